@@ -1,0 +1,188 @@
+"""faceweb settings, read from the environment. See README.md for every variable."""
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+from .env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("FACEWEB_DATA_DIR", str(BASE_DIR / "data"))).resolve()
+
+
+def _secret_key():
+    """DJANGO_SECRET_KEY, or DJANGO_SECRET_KEY_FILE, or one kept in the data folder."""
+    key = env_str("DJANGO_SECRET_KEY")
+    if key:
+        return key
+    key_file = env_str("DJANGO_SECRET_KEY_FILE")
+    if key_file:
+        return Path(key_file).read_text().strip()
+    # Embedded default: a random key made once and kept beside the data, so sessions survive
+    # restarts without anyone having to invent a secret.
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "identities",
+    "training",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "faceweb.urls"
+WSGI_APPLICATION = "faceweb.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'faceweb.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # WAL lets the web process read while the worker writes progress.
+    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
+    DATABASES["default"]["OPTIONS"]["timeout"] = 20
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "identities:list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Media is personal data: it lives outside any public folder and is only served by
+# identities.views.media, which checks the user.
+MEDIA_ROOT = Path(env_str("FACEWEB_MEDIA_ROOT", str(DATA_DIR / "media")))
+MEDIA_URL = "/media/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = True
+FILE_UPLOAD_PERMISSIONS = 0o640
+
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_TLS_PROXY") else None
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["stdout"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+
+# --- uploads ------------------------------------------------------------------------------
+FACEWEB_MAX_UPLOAD_BYTES = env_int("FACEWEB_MAX_UPLOAD_BYTES", 15 * 1024 * 1024)
+FACEWEB_MAX_PIXELS = env_int("FACEWEB_MAX_PIXELS", 40_000_000)
+FACEWEB_MAX_FILES_PER_UPLOAD = env_int("FACEWEB_MAX_FILES_PER_UPLOAD", 200)
+DATA_UPLOAD_MAX_NUMBER_FILES = FACEWEB_MAX_FILES_PER_UPLOAD
+# Above this Django spools uploads to disk instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --- training -----------------------------------------------------------------------------
+FACEWEB_PRETRAINED = env_str("FACEWEB_PRETRAINED", "imagenet")
+FACEWEB_EPOCHS = env_int("FACEWEB_EPOCHS", 15)
+FACEWEB_VAL_FRACTION = env_float("FACEWEB_VAL_FRACTION", 0.2)
+FACEWEB_SPLIT_SEED = env_int("FACEWEB_SPLIT_SEED", 0)
+FACEWEB_WORK_DIR = Path(env_str("FACEWEB_WORK_DIR", str(DATA_DIR / "work")))
+# A running job that has not reported for this long is taken for dead (its worker was killed).
+FACEWEB_JOB_STALE_SECONDS = env_int("FACEWEB_JOB_STALE_SECONDS", 15 * 60)
+FACEWEB_TRAINING_SOFT_TIME_LIMIT = env_int("FACEWEB_TRAINING_SOFT_TIME_LIMIT", 6 * 3600)
+FACEWEB_TRAINING_TIME_LIMIT = env_int("FACEWEB_TRAINING_TIME_LIMIT", 6 * 3600 + 300)
+FACEWEB_TORCH_THREADS = env_int("FACEWEB_TORCH_THREADS", 0)  # 0: torch's own choice
+
+# --- Celery -------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+_broker_folder = DATA_DIR / "broker"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_folder / "queue"),
+        "data_folder_out": str(_broker_folder / "queue"),
+        "processed_folder": str(_broker_folder / "processed"),
+        "store_processed": False,
+    }
+else:
+    # A task not acknowledged within this time is handed to another worker, so it must be
+    # longer than the longest training run or a long job would run twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": FACEWEB_TRAINING_TIME_LIMIT + 3600,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {"training.tasks.run_training_job": {"queue": "training"}}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ANNOTATIONS = {
+    "training.tasks.run_training_job": {
+        "soft_time_limit": FACEWEB_TRAINING_SOFT_TIME_LIMIT,
+        "time_limit": FACEWEB_TRAINING_TIME_LIMIT,
+    }
+}
+# Activate a new model version automatically (see training.jobs.maybe_activate).
+FACEWEB_AUTO_ACTIVATE = env_bool("FACEWEB_AUTO_ACTIVATE", True)

@@ -1,0 +1,97 @@
+from django.contrib import admin
+from django.utils.html import format_html
+
+from training import services
+
+from .models import FaceImage, Identity, Prediction
+
+
+def thumbnail_tag(file, size=64):
+    if not file:
+        return "—"
+    return format_html(
+        '<img src="{}" width="{}" height="{}" style="object-fit:cover;border-radius:4px" alt="">',
+        file.url,
+        size,
+        size,
+    )
+
+
+class FaceImageInline(admin.TabularInline):
+    model = FaceImage
+    extra = 0
+    fields = ["preview", "status", "original_name", "width", "height", "uploaded_by", "uploaded_at"]
+    readonly_fields = fields
+    can_delete = True
+    show_change_link = True
+
+    @admin.display(description="Photo")
+    def preview(self, obj):
+        return thumbnail_tag(obj.thumbnail)
+
+    def has_add_permission(self, request, obj=None):
+        # New photos go through the upload page, which validates and re-encodes them.
+        return False
+
+
+@admin.register(Identity)
+class IdentityAdmin(admin.ModelAdmin):
+    list_display = ["cover", "name", "photo_count", "is_active", "created_at"]
+    list_display_links = ["cover", "name"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "notes"]
+    readonly_fields = ["slug", "created_by", "created_at", "updated_at"]
+    inlines = [FaceImageInline]
+
+    @admin.display(description="")
+    def cover(self, obj):
+        image = obj.images.first()
+        return thumbnail_tag(image.thumbnail if image else None, 40)
+
+    @admin.display(description="Photos")
+    def photo_count(self, obj):
+        return obj.images.count()
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj):
+        identity_id = obj.pk
+        super().delete_model(request, obj)
+        services.note_identity_deleted(identity_id)
+
+    def delete_queryset(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        super().delete_queryset(request, queryset)
+        for identity_id in ids:
+            services.note_identity_deleted(identity_id)
+
+
+@admin.register(FaceImage)
+class FaceImageAdmin(admin.ModelAdmin):
+    list_display = ["preview", "identity", "status", "original_name", "uploaded_at"]
+    list_filter = ["status"]
+    search_fields = ["identity__name", "original_name", "sha256"]
+    readonly_fields = ["preview", "image", "thumbnail", "sha256", "width", "height",
+                       "uploaded_by", "uploaded_at"]
+    list_select_related = ["identity"]
+
+    @admin.display(description="Photo")
+    def preview(self, obj):
+        return thumbnail_tag(obj.thumbnail)
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Prediction)
+class PredictionAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "created_by", "model_version", "latency_ms", "created_at"]
+    readonly_fields = ["photo", "width", "height", "model_version", "faces", "latency_ms",
+                       "created_by", "created_at"]
+    list_filter = ["created_at"]
+
+    def has_add_permission(self, request):
+        return False

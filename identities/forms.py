@@ -1,0 +1,53 @@
+from django import forms
+from django.conf import settings
+
+from .models import Identity
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleImageField(forms.FileField):
+    """Several files from one <input multiple>; each is validated later, from its bytes."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "image/*"}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else [data]
+        files = [f for f in files if f]
+        if not files:
+            raise forms.ValidationError("Choose at least one photo.")
+        if len(files) > settings.FACEWEB_MAX_FILES_PER_UPLOAD:
+            raise forms.ValidationError(
+                f"At most {settings.FACEWEB_MAX_FILES_PER_UPLOAD} photos at a time."
+            )
+        return files
+
+
+class IdentityForm(forms.ModelForm):
+    class Meta:
+        model = Identity
+        fields = ["name", "notes", "is_active"]
+        widgets = {"notes": forms.Textarea(attrs={"rows": 3})}
+
+    def clean_name(self):
+        name = " ".join(self.cleaned_data["name"].split())
+        if not name:
+            raise forms.ValidationError("A name is needed.")
+        clash = Identity.objects.filter(name__iexact=name).exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise forms.ValidationError(f"There is already a person called {name}.")
+        return name
+
+
+class PhotoUploadForm(forms.Form):
+    photos = MultipleImageField(label="Photos")
+
+
+class IdentifyForm(forms.Form):
+    photo = forms.FileField(
+        label="Photo", widget=forms.ClearableFileInput(attrs={"accept": "image/*"})
+    )

@@ -1,0 +1,104 @@
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils.text import slugify
+
+
+class Identity(models.Model):
+    """A person the model can learn to recognise."""
+
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(max_length=220, unique=True)
+    notes = models.TextField(blank=True)
+    is_active = models.BooleanField(
+        default=True, help_text="Inactive identities are left out of training."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "identities"
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = unique_slug(self.name)
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self):
+        return reverse("identities:detail", args=[self.slug])
+
+
+def unique_slug(name):
+    base = slugify(name)[:200] or "person"
+    slug, n = base, 2
+    while Identity.objects.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+class FaceImage(models.Model):
+    class Status(models.TextChoices):
+        OK = "ok", "OK"
+        NO_FACE = "no_face", "No face found"
+        SEVERAL_FACES = "several_faces", "Several faces"
+        TOO_SMALL = "too_small", "Face too small"
+        REJECTED = "rejected", "Rejected"
+
+    identity = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="images")
+    image = models.FileField(max_length=255)
+    thumbnail = models.FileField(max_length=255, blank=True)
+    original_name = models.CharField(max_length=255, blank=True)
+    sha256 = models.CharField(max_length=64, help_text="Of the uploaded bytes.")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OK)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["identity", "sha256"], name="unique_image_per_identity")
+        ]
+
+    def __str__(self):
+        return f"{self.identity} #{self.pk}"
+
+
+class Prediction(models.Model):
+    """One identification request and what the model answered."""
+
+    photo = models.FileField(max_length=255, blank=True)
+    width = models.PositiveIntegerField(null=True)
+    height = models.PositiveIntegerField(null=True)
+    model_version = models.ForeignKey(
+        "training.ModelVersion", null=True, on_delete=models.SET_NULL, related_name="predictions"
+    )
+    faces = models.JSONField(default=list)
+    latency_ms = models.FloatField(null=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Prediction #{self.pk}"
+
+    def get_absolute_url(self):
+        return reverse("identities:prediction", args=[self.pk])
+
+    @property
+    def best_face(self):
+        return self.faces[0] if self.faces else None

@@ -1,0 +1,162 @@
+"""Upload validation: every photo is checked from its bytes, re-encoded and renamed.
+
+A rejected file raises UploadError before anything is stored; an accepted one is stored
+under a random name chosen here, never the client's.
+"""
+
+import hashlib
+import io
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .models import FaceImage
+
+# Decided from the bytes by Pillow, never from the file name or the client's content type.
+ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"}
+THUMBNAIL_SIZE = (256, 256)
+JPEG_QUALITY = 90
+
+
+class UploadError(Exception):
+    """A file that cannot be used, with a message for the person who sent it."""
+
+
+@dataclass
+class CleanImage:
+    image: Image.Image  # RGB, orientation applied, metadata gone
+    sha256: str  # of the bytes as uploaded, to refuse the same file twice
+
+    @property
+    def width(self):
+        return self.image.width
+
+    @property
+    def height(self):
+        return self.image.height
+
+
+def read_upload(uploaded_file):
+    """Read an UploadedFile (or any file object) into bytes, refusing it above the size cap."""
+    limit = settings.FACEWEB_MAX_UPLOAD_BYTES
+    size = getattr(uploaded_file, "size", None)
+    if size is not None and size > limit:
+        raise UploadError(f"The file is larger than the {limit // (1024 * 1024)} MB limit.")
+    data = uploaded_file.read(limit + 1)
+    if len(data) > limit:
+        raise UploadError(f"The file is larger than the {limit // (1024 * 1024)} MB limit.")
+    return data
+
+
+def clean_image(data):
+    """Decode and check image bytes; returns a CleanImage or raises UploadError."""
+    if not data:
+        raise UploadError("The file is empty.")
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            if opened.format not in ALLOWED_FORMATS:
+                raise UploadError(
+                    f"{opened.format} images are not accepted; use JPEG, PNG, WebP, GIF, BMP or TIFF."
+                )
+            _check_pixels(opened.width, opened.height)
+            opened.load()  # decodes everything now, so a truncated file fails here
+            image = ImageOps.exif_transpose(opened)
+            image = to_rgb(image)
+    except UploadError:
+        raise
+    except Image.DecompressionBombError:
+        raise UploadError(_too_many_pixels("far more")) from None
+    except UnidentifiedImageError:
+        raise UploadError("This file is not an image faceweb can read.") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise UploadError(f"The image is damaged or truncated ({exc}).") from None
+    return CleanImage(image=image, sha256=hashlib.sha256(data).hexdigest())
+
+
+def _check_pixels(width, height):
+    # Pillow itself only raises at twice its own limit, so the cap is checked here, before
+    # any pixel is decoded.
+    if width * height > settings.FACEWEB_MAX_PIXELS:
+        raise UploadError(_too_many_pixels(f"{width}x{height}"))
+
+
+def _too_many_pixels(size):
+    limit = settings.FACEWEB_MAX_PIXELS / 1_000_000
+    return f"The image has too many pixels ({size}); the limit is {limit:g} megapixels."
+
+
+def to_rgb(image):
+    """Any Pillow mode to RGB; transparent areas become white."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16/32-bit grey: scale to 8 bits instead of letting Pillow clip at 255.
+        image = image.point(lambda value: value / 256).convert("L")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def encode_jpeg(image, max_size=None):
+    if max_size:
+        image = image.copy()
+        image.thumbnail(max_size)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
+
+
+def save_jpeg(folder, image, max_size=None):
+    """Store an image as a JPEG under a random name; returns the storage name."""
+    return default_storage.save(
+        f"{folder}/{uuid.uuid4().hex}.jpg", ContentFile(encode_jpeg(image, max_size))
+    )
+
+
+def add_face_image(identity, clean, *, original_name="", user=None):
+    """Store a cleaned photo for an identity; raises UploadError for a duplicate.
+
+    Files are written first and removed again if the row cannot be created, so a refusal
+    leaves neither a row nor a file.
+    """
+    if identity.images.filter(sha256=clean.sha256).exists():
+        raise UploadError(f"This photo is already among {identity.name}'s photos.")
+    image_name = save_jpeg("faces", clean.image)
+    thumb_name = save_jpeg("thumbs", clean.image, THUMBNAIL_SIZE)
+    try:
+        with transaction.atomic():
+            return FaceImage.objects.create(
+                identity=identity,
+                image=image_name,
+                thumbnail=thumb_name,
+                original_name=original_name[:255],
+                sha256=clean.sha256,
+                width=clean.width,
+                height=clean.height,
+                uploaded_by=user,
+            )
+    except IntegrityError:
+        raise UploadError(f"This photo is already among {identity.name}'s photos.") from None
+    finally:
+        if not FaceImage.objects.filter(image=image_name).exists():
+            default_storage.delete(image_name)
+            default_storage.delete(thumb_name)
+
+
+def add_uploaded_files(identity, files, user=None):
+    """Validate and store several uploaded files; returns (added, [(file name, reason)])."""
+    added, refused = [], []
+    for uploaded in files:
+        try:
+            clean = clean_image(read_upload(uploaded))
+            added.append(add_face_image(identity, clean, original_name=uploaded.name, user=user))
+        except UploadError as exc:
+            refused.append((uploaded.name, str(exc)))
+    return added, refused

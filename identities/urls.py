@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import views
+
+app_name = "identities"
+
+urlpatterns = [
+    path("", views.identity_list, name="list"),
+    path("people/<slug:slug>/", views.identity_detail, name="detail"),
+    path("people/<slug:slug>/edit/", views.identity_edit, name="edit"),
+    path("people/<slug:slug>/delete/", views.identity_delete, name="delete"),
+    path("photos/<int:pk>/delete/", views.image_delete, name="image_delete"),
+    path("identify/", views.identify, name="identify"),
+    path("identify/<int:pk>/", views.prediction_detail, name="prediction"),
+    path("media/<path:path>", views.media, name="media"),
+]

@@ -1,0 +1,143 @@
+import mimetypes
+import time
+
+from django.contrib import messages
+from django.core.files.storage import default_storage
+from django.db.models import Count, Q
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from training import services
+
+from .forms import IdentifyForm, IdentityForm, PhotoUploadForm
+from .models import FaceImage, Identity, Prediction
+from .uploads import UploadError, add_uploaded_files, clean_image, read_upload, save_jpeg
+
+# Only files under these folders are ever served, and only to logged-in users.
+MEDIA_FOLDERS = ("faces/", "thumbs/", "predictions/")
+
+
+def identity_list(request):
+    form = IdentityForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        identity = form.save(commit=False)
+        identity.created_by = request.user
+        identity.save()
+        messages.success(request, f"{identity.name} was added. Now upload a few photos.")
+        return redirect(identity)
+    identities = Identity.objects.annotate(
+        photo_count=Count("images"),
+        usable_count=Count("images", filter=Q(images__status=FaceImage.Status.OK)),
+    )
+    covers = {
+        image.identity_id: image
+        for image in FaceImage.objects.filter(identity__in=identities).order_by("-uploaded_at")
+    }
+    rows = [(identity, covers.get(identity.pk)) for identity in identities]
+    return render(request, "identities/list.html", {"rows": rows, "form": form})
+
+
+def identity_detail(request, slug):
+    identity = get_object_or_404(Identity, slug=slug)
+    form = PhotoUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        added, refused = add_uploaded_files(identity, form.cleaned_data["photos"], request.user)
+        _report_upload(request, added, refused)
+        return redirect(identity)
+    return render(
+        request,
+        "identities/detail.html",
+        {"identity": identity, "images": identity.images.all(), "form": form},
+    )
+
+
+def _report_upload(request, added, refused):
+    if added:
+        messages.success(request, f"{len(added)} photo(s) added.")
+    for name, reason in refused:
+        messages.error(request, f"{name}: {reason}")
+
+
+def identity_edit(request, slug):
+    identity = get_object_or_404(Identity, slug=slug)
+    form = IdentityForm(request.POST or None, instance=identity)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Saved.")
+        return redirect(identity)
+    return render(request, "identities/edit.html", {"identity": identity, "form": form})
+
+
+def identity_delete(request, slug):
+    identity = get_object_or_404(Identity, slug=slug)
+    if request.method == "POST":
+        identity_id, name = identity.pk, identity.name
+        identity.delete()
+        services.note_identity_deleted(identity_id)
+        messages.success(request, f"{name} and all their photos were deleted.")
+        return redirect("identities:list")
+    return render(request, "identities/delete.html", {"identity": identity})
+
+
+@require_POST
+def image_delete(request, pk):
+    image = get_object_or_404(FaceImage, pk=pk)
+    identity = image.identity
+    image.delete()
+    messages.success(request, "The photo was deleted.")
+    return redirect(identity)
+
+
+def identify(request):
+    form = IdentifyForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            prediction = identify_upload(form.cleaned_data["photo"], request.user)
+        except UploadError as exc:
+            form.add_error("photo", str(exc))
+        except services.NoActiveModel as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect(prediction)
+    recent = Prediction.objects.filter(created_by=request.user)[:8]
+    return render(
+        request,
+        "identities/identify.html",
+        {"form": form, "recent": recent, "version": services.active_version()},
+    )
+
+
+def identify_upload(uploaded_file, user):
+    """Validate, identify and record one photo; returns the Prediction.
+
+    Raises UploadError or services.NoActiveModel, and stores nothing then.
+    """
+    started = time.perf_counter()
+    clean = clean_image(read_upload(uploaded_file))
+    result = services.identify(clean.image)
+    photo_name = save_jpeg("predictions", clean.image)
+    return Prediction.objects.create(
+        photo=photo_name,
+        width=clean.width,
+        height=clean.height,
+        model_version_id=result["model_version"],
+        faces=result["faces"],
+        latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        created_by=user,
+    )
+
+
+def prediction_detail(request, pk):
+    prediction = get_object_or_404(Prediction, pk=pk)
+    return render(request, "identities/prediction.html", {"prediction": prediction})
+
+
+def media(request, path):
+    """Serve a stored photo to a logged-in user (login is enforced by the middleware)."""
+    if not path.startswith(MEDIA_FOLDERS) or ".." in path or not default_storage.exists(path):
+        raise Http404("No such file.")
+    content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    response = FileResponse(default_storage.open(path, "rb"), content_type=content_type)
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

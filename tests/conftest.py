@@ -1,0 +1,40 @@
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from tests.images import jpeg_bytes
+
+
+@pytest.fixture(autouse=True)
+def private_storage(settings, tmp_path):
+    """Every test gets its own media and work folders."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.FACEWEB_WORK_DIR = tmp_path / "work"
+    settings.FACEWEB_PRETRAINED = "none"
+    settings.STORAGES = settings.STORAGES | {
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    }
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def member(django_user_model):
+    return django_user_model.objects.create_user("alice", password="correct horse battery")
+
+
+@pytest.fixture
+def member_client(client, member):
+    client.force_login(member)
+    return client
+
+
+@pytest.fixture
+def upload():
+    def make(name="photo.jpg", content=None, person=0, index=0):
+        data = jpeg_bytes(person, index) if content is None else content
+        return SimpleUploadedFile(name, data, content_type="image/jpeg")
+
+    return make
+
+
+def stored_files(root):
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []

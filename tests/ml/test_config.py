@@ -1,0 +1,73 @@
+import json
+
+import pytest
+
+from training.ml.config import TrainConfig
+
+
+def test_its_defaults_follow_the_recipe():
+    config = TrainConfig()
+
+    assert config.architecture == "resnet18"
+    assert (config.epochs, config.batch_size, config.image_size) == (15, 32, 224)
+    assert config.pretrained == "imagenet"
+
+
+def test_it_round_trips_through_json():
+    config = TrainConfig(epochs=3, learning_rate=1e-3, fine_tune_from="layer3", seed=7)
+
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_it_fills_missing_keys_with_defaults():
+    assert TrainConfig.from_dict({"epochs": 2}) == TrainConfig(epochs=2)
+
+
+def test_it_names_unknown_keys():
+    with pytest.raises(ValueError, match="unknown training parameter.*epoch_count.*lr"):
+        TrainConfig.from_dict({"epoch_count": 3, "lr": 0.1})
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"architecture": "vgg16"}, "architecture must be one of"),
+        ({"fine_tune_from": "layer2"}, "fine_tune_from must be one of"),
+        ({"augmentation": "heavy"}, "augmentation must be one of"),
+        ({"epochs": 0}, "epochs must be between 1"),
+        ({"epochs": 2.5}, "epochs must be an integer"),
+        ({"epochs": True}, "epochs must be an integer"),
+        ({"batch_size": -1}, "batch_size must be between"),
+        ({"image_size": 16}, "image_size must be between 64"),
+        ({"learning_rate": 0}, "learning_rate must be greater than 0"),
+        ({"learning_rate": float("nan")}, "learning_rate must be greater than 0"),
+        ({"learning_rate": "fast"}, "learning_rate must be a number"),
+        ({"seed": -1}, "seed must be between"),
+        ({"pretrained": ""}, "pretrained must be"),
+    ],
+)
+def test_it_refuses_invalid_values_with_a_clear_message(values, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig.from_dict(values)
+
+
+def test_it_accepts_an_integer_learning_rate_as_a_float():
+    assert TrainConfig(learning_rate=1).learning_rate == 1.0
+
+
+@pytest.mark.parametrize(
+    ("pretrained", "fine_tune_from", "resolved"),
+    [
+        ("imagenet", "auto", "layer4"),
+        ("/weights/resnet18.pth", "auto", "layer4"),
+        ("none", "auto", "all"),
+        ("none", "fc", "fc"),
+        ("imagenet", "layer3", "layer3"),
+    ],
+)
+def test_auto_fine_tunes_layer4_from_pretrained_weights_and_all_from_random(
+    pretrained, fine_tune_from, resolved
+):
+    config = TrainConfig(pretrained=pretrained, fine_tune_from=fine_tune_from)
+
+    assert config.resolved_fine_tune_from() == resolved

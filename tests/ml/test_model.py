@@ -1,0 +1,145 @@
+from urllib.error import URLError
+
+import pytest
+import torch
+from torchvision import models
+
+from training.ml import config
+from training.ml.model import BUILDERS, PretrainedWeightsError, build_model, set_train_mode
+
+
+def trainable_stages(model):
+    return {name.split(".")[0] for name, p in model.named_parameters() if p.requires_grad}
+
+
+@pytest.fixture
+def imagenet_like_weights(tmp_path):
+    """A resnet18 state dict with a 1000-class fc, as torchvision saves them."""
+    torch.manual_seed(1)
+    path = tmp_path / "resnet18.pth"
+    torch.save(models.resnet18(weights=None).state_dict(), path)
+    return path
+
+
+def test_it_replaces_the_last_layer_with_one_output_per_class():
+    model = build_model("resnet18", 7, "none", "all")
+
+    assert model(torch.zeros(2, 3, 64, 64)).shape == (2, 7)
+
+
+def test_it_trains_only_layer4_and_fc_when_fine_tuning_from_layer4():
+    model = build_model("resnet18", 3, "none", "layer4")
+
+    assert trainable_stages(model) == {"layer4", "fc"}
+
+
+def test_it_trains_only_fc_when_fine_tuning_from_fc():
+    assert trainable_stages(build_model("resnet18", 3, "none", "fc")) == {"fc"}
+
+
+def test_it_trains_every_layer_when_fine_tuning_all():
+    model = build_model("resnet18", 3, "none", "all")
+
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_auto_resolves_to_a_depth_build_model_accepts():
+    fine_tune_from = config.TrainConfig(pretrained="imagenet").resolved_fine_tune_from()
+
+    assert trainable_stages(build_model("resnet18", 3, "none", fine_tune_from)) == {
+        "layer4",
+        "fc",
+    }
+
+
+def test_it_keeps_frozen_batchnorm_layers_in_eval_mode_while_training():
+    model = build_model("resnet18", 3, "none", "layer4")
+
+    set_train_mode(model)
+
+    assert not model.bn1.training and not model.layer3[1].bn2.training
+    assert model.layer4[0].bn1.training and model.fc.training
+
+
+def test_its_architectures_match_the_config_choices():
+    assert set(BUILDERS) == set(config.ARCHITECTURES)
+
+
+def test_it_loads_the_backbone_from_a_state_dict_file(imagenet_like_weights):
+    saved = torch.load(imagenet_like_weights, weights_only=True)
+
+    model = build_model("resnet18", 3, str(imagenet_like_weights), "layer4")
+
+    assert torch.equal(model.conv1.weight, saved["conv1.weight"])
+    assert torch.equal(model.layer4[1].bn2.running_var, saved["layer4.1.bn2.running_var"])
+    assert model.fc.out_features == 3
+
+
+def test_it_accepts_a_state_dict_wrapped_under_a_model_key(tmp_path, imagenet_like_weights):
+    saved = torch.load(imagenet_like_weights, weights_only=True)
+    wrapped = tmp_path / "wrapped.pt"
+    torch.save({"model": saved, "epoch": 3}, wrapped)
+
+    model = build_model("resnet18", 3, str(wrapped), "fc")
+
+    assert torch.equal(model.conv1.weight, saved["conv1.weight"])
+
+
+def test_it_refuses_weights_with_a_wrong_shape(tmp_path, imagenet_like_weights):
+    saved = torch.load(imagenet_like_weights, weights_only=True)
+    saved["conv1.weight"] = torch.zeros(64, 1, 7, 7)
+    path = tmp_path / "gray.pth"
+    torch.save(saved, path)
+
+    with pytest.raises(PretrainedWeightsError, match=r"wrong shape conv1\.weight"):
+        build_model("resnet18", 3, str(path), "layer4")
+
+
+def test_it_refuses_weights_of_another_architecture(tmp_path):
+    path = tmp_path / "resnet34.pth"
+    torch.save(models.resnet34(weights=None).state_dict(), path)
+
+    with pytest.raises(PretrainedWeightsError, match=r"unexpected layer1\.2\."):
+        build_model("resnet18", 3, str(path), "layer4")
+
+
+def test_it_refuses_weights_missing_backbone_keys(tmp_path, imagenet_like_weights):
+    saved = torch.load(imagenet_like_weights, weights_only=True)
+    del saved["layer2.0.conv1.weight"]
+    path = tmp_path / "partial.pth"
+    torch.save(saved, path)
+
+    with pytest.raises(PretrainedWeightsError, match=r"missing layer2\.0\.conv1\.weight"):
+        build_model("resnet18", 3, str(path), "layer4")
+
+
+def test_it_refuses_a_missing_weights_file(tmp_path):
+    with pytest.raises(PretrainedWeightsError, match="does not exist"):
+        build_model("resnet18", 3, str(tmp_path / "nowhere.pth"), "layer4")
+
+
+def test_it_refuses_a_weights_file_that_is_not_a_state_dict(tmp_path):
+    path = tmp_path / "notes.pth"
+    path.write_text("these are not weights")
+
+    with pytest.raises(PretrainedWeightsError, match="not a readable state dict"):
+        build_model("resnet18", 3, str(path), "layer4")
+
+
+def test_it_says_what_to_do_when_imagenet_weights_cannot_be_downloaded(tmp_path, monkeypatch):
+    # The only mock in the ML tests: a download cannot run here.
+    def unreachable(url, *args, **kwargs):
+        raise URLError("network is unreachable")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", unreachable)
+
+    with pytest.raises(PretrainedWeightsError) as raised:
+        build_model("resnet18", 3, "imagenet", "layer4")
+
+    message = str(raised.value)
+    assert "download.pytorch.org" in message
+    assert "resnet18-f37072fd.pth" in message
+    assert str(tmp_path / "hub" / "checkpoints") in message
+    assert "FACEWEB_PRETRAINED=none" in message
+    assert "network is unreachable" in message

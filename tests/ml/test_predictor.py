@@ -1,0 +1,111 @@
+import pytest
+import torch
+from PIL import Image
+
+from training.ml.checkpoint import CheckpointError, save_checkpoint
+from training.ml.config import IMAGENET_MEAN, IMAGENET_STD
+from training.ml.model import build_model
+from training.ml.predictor import Predictor
+
+CLASSES = [{"id": 1, "name": "Ada"}, {"id": 2, "name": "Grace"}, {"id": 3, "name": "Linus"}]
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return build_model("resnet18", len(CLASSES), "none", "all")
+
+
+def images():
+    return [
+        Image.new("RGB", (48, 48), (200, 10, 10)),
+        Image.new("L", (30, 60), 90),
+        Image.new("RGBA", (48, 48), (0, 0, 200, 128)),
+        Image.new("RGB", (100, 80), (10, 200, 10)),
+    ]
+
+
+def save(model, path, **overrides):
+    fields = dict(
+        architecture="resnet18",
+        state_dict=model.state_dict(),
+        classes=CLASSES,
+        image_size=64,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        metrics={},
+        calibration={},
+        config={},
+    )
+    return save_checkpoint(path, **{**fields, **overrides})
+
+
+def test_it_returns_sorted_probabilities_that_sum_to_one(model):
+    predictor = Predictor(model, CLASSES, 64, IMAGENET_MEAN, IMAGENET_STD)
+
+    results = predictor.predict(images(), top_k=5)
+
+    assert len(results) == 4
+    for ranking in results:
+        assert len(ranking) == 3  # never more than the number of classes
+        assert sorted(index for index, _ in ranking) == [0, 1, 2]
+        probabilities = [p for _, p in ranking]
+        assert probabilities == sorted(probabilities, reverse=True)
+        assert sum(probabilities) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_it_returns_only_the_top_k(model):
+    predictor = Predictor(model, CLASSES, 64, IMAGENET_MEAN, IMAGENET_STD)
+
+    full = predictor.predict(images()[:1], top_k=3)[0]
+
+    (top,) = predictor.predict(images()[:1], top_k=1)[0]
+
+    assert top[0] == full[0][0]
+    assert top[1] == pytest.approx(full[0][1])
+
+
+def test_it_runs_one_forward_pass_for_several_images(model):
+    batch_sizes = []
+    model.register_forward_hook(lambda module, args, output: batch_sizes.append(len(args[0])))
+    predictor = Predictor(model, CLASSES, 64, IMAGENET_MEAN, IMAGENET_STD)
+
+    predictor.predict(images())
+
+    assert batch_sizes == [4]
+
+
+def test_it_returns_nothing_for_no_images(model):
+    assert Predictor(model, CLASSES, 64, IMAGENET_MEAN, IMAGENET_STD).predict([]) == []
+
+
+def test_it_predicts_the_same_from_a_checkpoint_as_from_the_model(model, tmp_path):
+    sha256 = save(model, tmp_path / "model.pt")
+    in_memory = Predictor(model, CLASSES, 64, IMAGENET_MEAN, IMAGENET_STD)
+
+    loaded = Predictor.from_checkpoint(tmp_path / "model.pt", expected_sha256=sha256)
+
+    assert loaded.classes == CLASSES
+    expected = in_memory.predict(images())
+    for got, want in zip(loaded.predict(images()), expected, strict=True):
+        assert [i for i, _ in got] == [i for i, _ in want]
+        assert [p for _, p in got] == pytest.approx([p for _, p in want], abs=1e-5)
+
+
+def test_it_softens_probabilities_with_the_calibrated_temperature(model, tmp_path):
+    save(model, tmp_path / "plain.pt")
+    save(model, tmp_path / "calibrated.pt", calibration={"temperature": 4.0})
+
+    plain = Predictor.from_checkpoint(tmp_path / "plain.pt").predict(images())
+    calibrated = Predictor.from_checkpoint(tmp_path / "calibrated.pt").predict(images())
+
+    for plain_ranking, calibrated_ranking in zip(plain, calibrated, strict=True):
+        assert calibrated_ranking[0][0] == plain_ranking[0][0]
+        assert calibrated_ranking[0][1] < plain_ranking[0][1]
+
+
+def test_it_refuses_a_checkpoint_whose_weights_do_not_fit(model, tmp_path):
+    save(model, tmp_path / "model.pt", classes=CLASSES[:2])
+
+    with pytest.raises(CheckpointError, match="does not hold a usable model"):
+        Predictor.from_checkpoint(tmp_path / "model.pt")

@@ -1,0 +1,160 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision import models
+
+from training.ml.config import TrainConfig
+from training.ml.data import load_data
+from training.ml.train import TrainingCancelled, fit
+
+COLOURS = {"blue": (20, 40, 220), "green": (30, 200, 40), "red": (220, 30, 30)}
+
+
+def write_dataset(root, train_per_class=8, val_per_class=4, colours=COLOURS, mode="RGB"):
+    """Noisy solid-colour 48x48 images: an easy, separable 3-class problem."""
+    rng = np.random.default_rng(0)
+    for split, count in (("train", train_per_class), ("val", val_per_class)):
+        for name, colour in colours.items():
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                noise = rng.integers(-30, 30, size=(48, 48, 3))
+                pixels = np.clip(np.array(colour) + noise, 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).convert(mode).save(folder / f"{i}.png")
+    return root
+
+
+def small_config(**overrides):
+    values = dict(epochs=1, batch_size=8, image_size=64, pretrained="none", seed=0)
+    return TrainConfig(**{**values, **overrides})
+
+
+def test_it_learns_an_easy_separable_dataset(tmp_path):
+    data_dir = write_dataset(tmp_path)
+    seen = []
+
+    result = fit(data_dir, small_config(epochs=3), on_epoch=seen.append)
+
+    assert result.classes == ["blue", "green", "red"]
+    assert [s.epoch for s in result.history] == [1, 2, 3]
+    assert seen == result.history
+    assert result.best_val_accuracy >= 0.9  # chance is 1/3
+    assert result.best_val_accuracy == result.history[result.best_epoch - 1].val_accuracy
+
+
+def test_it_returns_the_best_weights_as_cpu_tensors(tmp_path):
+    result = fit(write_dataset(tmp_path), small_config())
+
+    model = models.resnet18(weights=None, num_classes=3)
+    model.load_state_dict(result.state_dict)
+    assert all(t.device.type == "cpu" for t in result.state_dict.values())
+    assert result.device in ("cpu", "cuda")
+
+
+def test_it_reports_every_batch(tmp_path):
+    calls = []
+
+    fit(write_dataset(tmp_path), small_config(epochs=2), on_batch=lambda *a: calls.append(a))
+
+    # 24 training images in batches of 8.
+    assert calls == [(e, b, 3) for e in (1, 2) for b in (1, 2, 3)]
+
+
+def test_it_stops_when_asked_to(tmp_path):
+    asked = []
+
+    def should_stop():
+        asked.append(True)
+        return len(asked) == 2
+
+    with pytest.raises(TrainingCancelled):
+        fit(write_dataset(tmp_path), small_config(epochs=3), should_stop=should_stop)
+    assert len(asked) == 2
+
+
+def test_it_trains_the_same_way_twice_with_the_same_seed(tmp_path):
+    data_dir = write_dataset(tmp_path)
+
+    first = fit(data_dir, small_config(seed=3))
+    second = fit(data_dir, small_config(seed=3))
+
+    assert first.history[0].loss == second.history[0].loss
+    assert torch.equal(first.state_dict["fc.weight"], second.state_dict["fc.weight"])
+
+
+def test_it_keeps_the_last_epoch_when_there_is_no_validation_data(tmp_path):
+    data_dir = write_dataset(tmp_path, val_per_class=0)
+
+    result = fit(data_dir, small_config(epochs=2))
+
+    assert result.best_val_accuracy is None
+    assert result.best_epoch == 2
+    assert [s.val_accuracy for s in result.history] == [None, None]
+
+
+def test_it_leaves_frozen_layers_and_their_statistics_untouched(tmp_path):
+    torch.manual_seed(5)
+    weights = models.resnet18(weights=None).state_dict()
+    torch.save(weights, tmp_path / "weights.pth")
+    config = small_config(pretrained=str(tmp_path / "weights.pth"), fine_tune_from="layer4")
+
+    result = fit(write_dataset(tmp_path / "data"), config)
+
+    for key in ("conv1.weight", "bn1.running_mean", "layer3.1.bn2.running_var"):
+        assert torch.equal(result.state_dict[key], weights[key])
+    key = "layer4.1.bn2.running_var"
+    assert not torch.equal(result.state_dict[key], weights[key])
+
+
+def test_it_loads_grayscale_images_as_three_channels(tmp_path):
+    write_dataset(tmp_path, mode="L")
+
+    train_loader, val_loader, classes = load_data(tmp_path, 64, "light", 4, seed=0)
+
+    images, labels = next(iter(train_loader))
+    assert images.shape == (4, 3, 64, 64)
+    assert len(val_loader.dataset) == 12
+
+
+def test_it_accepts_a_validation_folder_lacking_some_classes(tmp_path):
+    write_dataset(tmp_path, val_per_class=0)
+    (tmp_path / "val" / "green").rmdir()
+    write_dataset(tmp_path / "extra", train_per_class=0, val_per_class=2)
+    for image in (tmp_path / "extra" / "val" / "red").iterdir():
+        image.rename(tmp_path / "val" / "red" / image.name)
+
+    _, val_loader, classes = load_data(tmp_path, 64, "none", 4, seed=0)
+
+    assert {label for _, label in val_loader.dataset.samples} == {classes.index("red")}
+
+
+def test_it_refuses_a_single_class(tmp_path):
+    write_dataset(tmp_path, colours={"red": (255, 0, 0)})
+
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        load_data(tmp_path, 64, "none", 4, seed=0)
+
+
+def test_it_names_a_class_without_training_images(tmp_path):
+    write_dataset(tmp_path)
+    (tmp_path / "train" / "nobody").mkdir()
+
+    with pytest.raises(ValueError, match="no training image: nobody"):
+        load_data(tmp_path, 64, "none", 4, seed=0)
+
+
+def test_it_refuses_validation_classes_unknown_to_training(tmp_path):
+    write_dataset(tmp_path)
+    (tmp_path / "val" / "purple").mkdir()
+
+    with pytest.raises(ValueError, match="purple"):
+        load_data(tmp_path, 64, "none", 4, seed=0)
+
+
+def test_it_names_an_image_it_cannot_decode(tmp_path):
+    write_dataset(tmp_path)
+    (tmp_path / "train" / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+
+    with pytest.raises(ValueError, match="broken.jpg"):
+        load_data(tmp_path, 64, "none", 4, seed=0)

@@ -1,0 +1,24 @@
+import pytest
+
+from identities.models import Identity
+from identities.uploads import add_face_image, clean_image
+from tests.images import jpeg_bytes
+
+# Small and fast: a few generated 64 px photos, a 64 px network input, random weights.
+TINY = {"epochs": 2, "image_size": 64, "batch_size": 8, "pretrained": "none", "seed": 0}
+
+
+@pytest.fixture
+def enrolled(db):
+    """Three people with six photos each."""
+
+    def make(people=3, per_person=6):
+        identities = []
+        for person in range(people):
+            identity = Identity.objects.create(name=f"Person {person}")
+            for index in range(per_person):
+                add_face_image(identity, clean_image(jpeg_bytes(person, index)))
+            identities.append(identity)
+        return identities
+
+    return make

@@ -1,0 +1,158 @@
+import urllib.error
+from datetime import timedelta
+
+import pytest
+import torch
+from django.utils import timezone
+
+from training import services
+from training.jobs import claim_job, run_job
+from training.models import ModelVersion, TrainingJob
+from training.tasks import run_training_job
+
+from .conftest import TINY
+
+pytestmark = pytest.mark.django_db
+
+
+def queued_job(**params):
+    return TrainingJob.objects.create(params=services.default_params(**(TINY | params)))
+
+
+def test_a_job_trains_and_stores_an_active_model_version(enrolled):
+    people = enrolled()
+    job = queued_job()
+    assert run_job(job.pk) == TrainingJob.Status.SUCCEEDED
+    job.refresh_from_db()
+    version = job.model_version
+    assert [row["epoch"] for row in job.history] == [1, 2]
+    assert {"loss", "train_accuracy", "val_accuracy", "seconds"} <= set(job.history[0])
+    assert version.is_active and version.dataset_hash == job.dataset_hash
+    assert [c["id"] for c in version.classes] == [p.pk for p in people]
+    checkpoint = torch.load(version.artifact.path, weights_only=True, map_location="cpu")
+    assert checkpoint["architecture"] == "resnet18"
+    assert [c["name"] for c in checkpoint["classes"]] == ["Person 0", "Person 1", "Person 2"]
+
+
+def test_a_second_delivery_of_the_same_job_does_nothing(enrolled):
+    enrolled()
+    job = queued_job(epochs=1)
+    run_training_job.apply(args=[job.pk])
+    assert run_training_job.apply(args=[job.pk]).result is None
+    assert ModelVersion.objects.count() == 1
+
+
+def test_only_one_of_two_claims_wins():
+    job = queued_job()
+    assert claim_job(job.pk, "a") is True
+    assert claim_job(job.pk, "b") is False
+    assert TrainingJob.objects.get().worker == "a"
+
+
+def test_identify_returns_the_documented_shape(enrolled):
+    enrolled()
+    run_job(queued_job(epochs=3).pk)
+    from tests.images import person_image
+
+    result = services.identify(person_image(1, 99), top_k=5)
+    (face,) = result["faces"]
+    assert face["box"] is None
+    assert len(face["top_k"]) == 3
+    assert face["identity"] == face["top_k"][0]["identity"]
+    assert face["confidence"] == face["top_k"][0]["probability"]
+    assert abs(sum(c["probability"] for c in face["top_k"]) - 1) < 0.01
+
+
+def test_a_failing_job_records_why_and_keeps_the_active_model(enrolled, monkeypatch):
+    enrolled()
+    run_job(queued_job(epochs=1).pk)
+    active = services.active_version()
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("no route to host")
+
+    # The only thing not run for real: a download from the internet.
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
+    job = queued_job(pretrained="imagenet")
+    assert run_job(job.pk) == TrainingJob.Status.FAILED
+    job.refresh_from_db()
+    assert "FACEWEB_PRETRAINED" in job.error
+    assert services.active_version() == active
+    assert ModelVersion.objects.count() == 1
+
+
+def test_a_job_without_enough_people_fails_with_the_reason(enrolled):
+    first, _ = enrolled(people=2)
+    job = queued_job()
+    first.delete()  # after queueing, before a worker picks the job up
+    assert run_job(job.pk) == TrainingJob.Status.FAILED
+    assert "at least two people" in TrainingJob.objects.get().error
+
+
+def test_a_cancelled_running_job_stops_and_stores_nothing(enrolled, monkeypatch):
+    enrolled()
+    job = queued_job(epochs=50)
+    from training import jobs
+
+    # Report every batch so the cancel request is seen at once.
+    monkeypatch.setattr(jobs, "PROGRESS_INTERVAL_SECONDS", 0)
+    original = jobs.ProgressReporter.on_epoch
+
+    def cancel_after_first_epoch(self, stats):
+        original(self, stats)
+        services.cancel_job(job)
+
+    monkeypatch.setattr(jobs.ProgressReporter, "on_epoch", cancel_after_first_epoch)
+    assert run_job(job.pk) == TrainingJob.Status.CANCELLED
+    assert len(TrainingJob.objects.get().history) == 1
+    assert not ModelVersion.objects.exists()
+
+
+def test_a_queued_job_can_be_cancelled_before_it_starts():
+    job = queued_job()
+    services.cancel_job(job)
+    assert run_job(job.pk) is None
+    assert TrainingJob.objects.get().status == TrainingJob.Status.CANCELLED
+
+
+def test_a_job_whose_worker_stopped_reporting_is_marked_failed(settings):
+    job = queued_job()
+    claim_job(job.pk, "celery@dead")
+    old = timezone.now() - timedelta(seconds=settings.FACEWEB_JOB_STALE_SECONDS + 1)
+    TrainingJob.objects.filter(pk=job.pk).update(heartbeat_at=old)
+    assert services.reap_stale_jobs() == 1
+    job.refresh_from_db()
+    assert job.status == TrainingJob.Status.FAILED
+    assert "stopped reporting" in job.error
+
+
+def test_a_restarted_worker_fails_the_jobs_it_left_running():
+    from training.tasks import fail_jobs_left_running_by_this_worker
+
+    job = queued_job()
+    claim_job(job.pk, "celery@host1")
+
+    class Consumer:
+        hostname = "celery@host1"
+
+    fail_jobs_left_running_by_this_worker(sender=Consumer())
+    assert TrainingJob.objects.get(pk=job.pk).status == TrainingJob.Status.FAILED
+
+
+def test_a_tampered_checkpoint_is_refused_and_nothing_is_identified(enrolled):
+    enrolled()
+    run_job(queued_job(epochs=1).pk)
+    version = services.active_version()
+    with open(version.artifact.path, "r+b") as handle:
+        handle.seek(100)
+        handle.write(b"tampered")
+    services.clear_model_cache()  # as in a process that has not loaded it yet
+    from tests.images import person_image
+
+    with pytest.raises(services.ModelUnavailable, match="checksum"):
+        services.identify(person_image(0, 0))
+
+
+def test_an_unknown_training_parameter_is_refused():
+    with pytest.raises(ValueError, match="Unknown training parameter"):
+        services.default_params(epochz=3)

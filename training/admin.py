@@ -1,0 +1,35 @@
+from django.contrib import admin
+
+from . import services
+from .models import ModelVersion, TrainingJob
+
+
+@admin.register(TrainingJob)
+class TrainingJobAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "status", "trigger", "created_by", "created_at", "finished_at"]
+    list_filter = ["status", "trigger"]
+    readonly_fields = [f.name for f in TrainingJob._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "is_active", "is_stale", "architecture", "val_accuracy", "created_at"]
+    list_filter = ["is_active", "is_stale"]
+    readonly_fields = [f.name for f in ModelVersion._meta.fields if f.name != "is_active"] + [
+        "is_active"
+    ]
+    actions = ["activate"]
+
+    @admin.action(description="Activate the selected version")
+    def activate(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to activate.", level="error")
+            return
+        services.activate_version(queryset.get())
+        self.message_user(request, "Activated.")
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,116 @@
+"""Export the enrolled photos into the recipe's layout: OUT/train/<person>/, OUT/val/<person>/.
+
+The split is deterministic: the same photos, fraction and seed give the same folders on any
+machine, whatever order the photos were uploaded in.
+"""
+
+import hashlib
+import json
+import random
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.core.files.storage import default_storage
+
+from identities.models import FaceImage, Identity
+
+MANIFEST_NAME = "manifest.json"
+
+
+class NotEnoughData(Exception):
+    """The enrolled photos cannot make a training set; the message says what is missing."""
+
+
+@dataclass
+class Manifest:
+    classes: list  # [{id, name, folder}] in folder (= model output) order
+    files: list = field(default_factory=list)  # [{image_id, identity_id, split, path, sha256}]
+    skipped: list = field(default_factory=list)  # [{id, name, reason}]
+    dataset_hash: str = ""
+    val_fraction: float = 0.2
+    seed: int = 0
+
+    def to_dict(self):
+        return dict(self.__dict__)
+
+    def count(self, split):
+        return sum(1 for f in self.files if f["split"] == split)
+
+
+def trainable_images():
+    """Photos that training uses: status ok, of active identities."""
+    return FaceImage.objects.filter(
+        status=FaceImage.Status.OK, identity__is_active=True
+    ).select_related("identity")
+
+
+def dataset_hash(images):
+    """A hash of which photos belong to whom; it changes when the training data changes."""
+    lines = sorted(f"{image.identity_id}:{image.sha256}" for image in images)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def split_images(images, val_fraction, seed):
+    """Return (train, val) lists for one person's photos, deterministically."""
+    ordered = sorted(images, key=lambda image: image.sha256)
+    random.Random(seed).shuffle(ordered)
+    if len(ordered) < 2:
+        return ordered, []
+    n_val = min(len(ordered) - 1, max(1, round(len(ordered) * val_fraction)))
+    return ordered[n_val:], ordered[:n_val]
+
+
+def plan_dataset(val_fraction=0.2, seed=0, min_images=2):
+    """Decide the split without writing anything; raises NotEnoughData."""
+    if not 0 <= val_fraction < 1:
+        raise ValueError("The validation fraction must be at least 0 and below 1.")
+    by_identity = {}
+    for image in trainable_images():
+        by_identity.setdefault(image.identity, []).append(image)
+    manifest = Manifest(classes=[], val_fraction=val_fraction, seed=seed)
+    used = []
+    # Sorted here, not by the database: the model's output order is Python's sorted() of the
+    # folder names, and a database collation may order slugs differently.
+    for identity in sorted(Identity.objects.filter(is_active=True), key=lambda i: i.slug):
+        images = by_identity.get(identity, [])
+        if len(images) < min_images:
+            reason = f"{len(images)} usable photo(s), {min_images} needed"
+            manifest.skipped.append({"id": identity.pk, "name": identity.name, "reason": reason})
+            continue
+        manifest.classes.append({"id": identity.pk, "name": identity.name, "folder": identity.slug})
+        train, val = split_images(images, val_fraction, seed)
+        for split, chosen in (("train", train), ("val", val)):
+            for image in chosen:
+                path = f"{split}/{identity.slug}/{image.pk}.jpg"
+                manifest.files.append(
+                    {"image_id": image.pk, "identity_id": identity.pk, "split": split,
+                     "path": path, "sha256": image.sha256, "source": image.image.name}
+                )
+        used.extend(images)
+    if len(manifest.classes) < 2:
+        raise NotEnoughData(
+            f"Training needs at least two people with {min_images} or more usable photos each; "
+            f"{len(manifest.classes)} qualify."
+        )
+    manifest.dataset_hash = dataset_hash(used)
+    return manifest
+
+
+def export_dataset(out_dir, val_fraction=0.2, seed=0, min_images=2):
+    """Write the photos and OUT/manifest.json; returns the Manifest.
+
+    OUT is replaced as a whole: files from an earlier export are removed first, so running
+    twice gives the same folders.
+    """
+    manifest = plan_dataset(val_fraction, seed, min_images)
+    out_dir = Path(out_dir)
+    for split in ("train", "val"):
+        shutil.rmtree(out_dir / split, ignore_errors=True)
+    for entry in manifest.files:
+        target = out_dir / entry["path"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with default_storage.open(entry["source"], "rb") as source, open(target, "wb") as out:
+            shutil.copyfileobj(source, out)
+    (out_dir / MANIFEST_NAME).write_text(json.dumps(manifest.to_dict(), indent=2))
+    return manifest

@@ -1,0 +1,192 @@
+"""Run one training job: claim it, export the photos, fine-tune, record a ModelVersion.
+
+Called by the Celery task with a job id; safe to call twice for the same id (the second
+call finds the job already claimed and does nothing).
+"""
+
+import logging
+import shutil
+import time
+import uuid
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from .dataset import NotEnoughData, export_dataset
+from .models import ModelVersion, TrainingJob
+from .services import activate_version, active_version, reap_stale_jobs, split_config
+
+log = logging.getLogger(__name__)
+Status = TrainingJob.Status
+# Progress is written at most this often, so a fast loop does not hammer the database.
+PROGRESS_INTERVAL_SECONDS = 1.0
+
+
+def claim_job(job_id, worker=""):
+    """Move a queued job to running with one conditional UPDATE; True if this caller won."""
+    now = timezone.now()
+    claimed = TrainingJob.objects.filter(pk=job_id, status=Status.QUEUED).update(
+        status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker
+    )
+    return claimed == 1
+
+
+def finish_job(job_id, status, error=""):
+    # Only a running job is finished, so a job the reaper already failed stays failed.
+    TrainingJob.objects.filter(pk=job_id, status=Status.RUNNING).update(
+        status=status, error=error, finished_at=timezone.now(), heartbeat_at=timezone.now()
+    )
+
+
+def run_job(job_id, worker=""):
+    """Run a queued job to its end; returns the job's final status (or None if not claimed)."""
+    from .ml.model import PretrainedWeightsError
+    from .ml.train import TrainingCancelled
+
+    reap_stale_jobs()
+    if not claim_job(job_id, worker):
+        log.info("training job %s is not queued any more; nothing to do", job_id)
+        return None
+    work_dir = settings.FACEWEB_WORK_DIR / f"job-{job_id}-{uuid.uuid4().hex[:8]}"
+    try:
+        version = train_and_record(TrainingJob.objects.get(pk=job_id), work_dir)
+        maybe_activate(version)
+        finish_job(job_id, Status.SUCCEEDED)
+    except TrainingCancelled:
+        finish_job(job_id, Status.CANCELLED, "Cancelled by a user.")
+    except (NotEnoughData, PretrainedWeightsError, ValueError) as exc:
+        finish_job(job_id, Status.FAILED, str(exc))
+    except Exception as exc:
+        if type(exc).__name__ == "SoftTimeLimitExceeded":
+            finish_job(job_id, Status.FAILED, "The job ran past its time limit.")
+        else:
+            log.exception("training job %s failed", job_id)
+            finish_job(job_id, Status.FAILED, f"{type(exc).__name__}: {exc}")
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return TrainingJob.objects.values_list("status", flat=True).get(pk=job_id)
+
+
+def train_and_record(job, work_dir):
+    """Export, fit and store the checkpoint; returns the new ModelVersion."""
+    from .ml.config import TrainConfig
+    from .ml.train import fit
+
+    config_fields, split = split_config(job.params)
+    config = TrainConfig.from_dict(config_fields)
+    manifest = export_dataset(
+        work_dir / "data", split.get("val_fraction", 0.2), split.get("split_seed", 0)
+    )
+    TrainingJob.objects.filter(pk=job.pk).update(
+        dataset_hash=manifest.dataset_hash,
+        params=job.params | {"fine_tune_from_resolved": config.resolved_fine_tune_from()},
+    )
+    reporter = ProgressReporter(job.pk)
+    result = fit(
+        work_dir / "data",
+        config,
+        on_epoch=reporter.on_epoch,
+        on_batch=reporter.on_batch,
+        should_stop=reporter.should_stop,
+    )
+    TrainingJob.objects.filter(pk=job.pk).update(device=result.device)
+    return record_version(job, manifest, config, result, work_dir)
+
+
+class ProgressReporter:
+    """Writes epochs, batch progress and the heartbeat to the job row; reads cancel requests."""
+
+    def __init__(self, job_id):
+        self.job_id = job_id
+        self.history = []
+        self.last_write = 0.0
+        self.cancel = False
+
+    def on_epoch(self, stats):
+        self.history.append({k: _round(v) for k, v in stats.__dict__.items()})
+        TrainingJob.objects.filter(pk=self.job_id).update(
+            history=self.history, heartbeat_at=timezone.now()
+        )
+
+    def on_batch(self, epoch, batch, batches):
+        now = time.monotonic()
+        if now - self.last_write < PROGRESS_INTERVAL_SECONDS:
+            return
+        self.last_write = now
+        TrainingJob.objects.filter(pk=self.job_id).update(
+            progress={"epoch": epoch, "batch": batch + 1, "batches": batches},
+            heartbeat_at=timezone.now(),
+        )
+        self.cancel = TrainingJob.objects.filter(pk=self.job_id, cancel_requested=True).exists()
+
+    def should_stop(self):
+        return self.cancel
+
+
+def _round(value):
+    return round(value, 4) if isinstance(value, float) else value
+
+
+def record_version(job, manifest, config, result, work_dir):
+    """Write the checkpoint atomically, store it and create its ModelVersion row."""
+    from .ml.checkpoint import save_checkpoint
+    from .ml.config import IMAGENET_MEAN, IMAGENET_STD
+
+    metrics = {
+        "val_accuracy": result.best_val_accuracy,
+        "best_epoch": result.best_epoch,
+        "train_images": manifest.count("train"),
+        "val_images": manifest.count("val"),
+        "seconds": round(result.seconds, 1),
+    }
+    # The model's outputs follow the folder order fit() saw; keep the class list in that order.
+    by_folder = {c["folder"]: c for c in manifest.classes}
+    classes = [by_folder[folder] for folder in result.classes]
+    local = work_dir / "model.pt"
+    sha256 = save_checkpoint(
+        local,
+        architecture=config.architecture,
+        state_dict=result.state_dict,
+        classes=classes,
+        image_size=config.image_size,
+        mean=list(IMAGENET_MEAN),
+        std=list(IMAGENET_STD),
+        metrics=metrics,
+        calibration={},
+        config=config.to_dict(),
+    )
+    with open(local, "rb") as handle:
+        name = default_storage.save(f"models/{uuid.uuid4().hex}.pt", File(handle))
+    try:
+        with transaction.atomic():
+            return ModelVersion.objects.create(
+                job=job,
+                artifact=name,
+                sha256=sha256,
+                size_bytes=local.stat().st_size,
+                architecture=config.architecture,
+                classes=classes,
+                metrics=metrics,
+                params=job.params,
+                dataset_hash=manifest.dataset_hash,
+            )
+    except Exception:
+        default_storage.delete(name)
+        raise
+
+
+def maybe_activate(version):
+    """Activate a new version when nothing is active, when the people or photos changed, or
+    when it is at least as accurate as the active one on the same data."""
+    current = active_version()
+    if current is None:
+        activate_version(version)
+    elif not settings.FACEWEB_AUTO_ACTIVATE:
+        return
+    elif current.dataset_hash != version.dataset_hash:
+        activate_version(version)
+    elif (version.val_accuracy or 0) >= (current.val_accuracy or 0):
+        activate_version(version)

@@ -1,0 +1,231 @@
+"""The narrow interface other apps use: start and cancel training, the active model, identify.
+
+torch is imported lazily here, so a web process that only lists identities never loads it.
+"""
+
+import threading
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .dataset import NotEnoughData, plan_dataset
+from .models import ModelVersion, TrainingJob
+
+__all__ = [
+    "NotEnoughData",
+    "ModelUnavailable",
+    "NoActiveModel",
+    "clear_model_cache",
+    "activate_version",
+    "active_version",
+    "cancel_job",
+    "default_params",
+    "identify",
+    "note_identity_deleted",
+    "reap_stale_jobs",
+    "start_training",
+    "training_readiness",
+]
+
+
+class NoActiveModel(Exception):
+    """Nothing can be identified before a model has been trained and activated."""
+
+
+class ModelUnavailable(NoActiveModel):
+    """The active model's file is missing, unreadable or does not match its checksum."""
+
+
+def default_params(**overrides):
+    """Training parameters from the settings, with overrides (TrainConfig fields + split)."""
+    from .ml.config import TrainConfig
+
+    config = TrainConfig(epochs=settings.FACEWEB_EPOCHS, pretrained=settings.FACEWEB_PRETRAINED)
+    params = config.to_dict() | {
+        "val_fraction": settings.FACEWEB_VAL_FRACTION,
+        "split_seed": settings.FACEWEB_SPLIT_SEED,
+    }
+    unknown = set(overrides) - set(params)
+    if unknown:
+        raise ValueError(f"Unknown training parameter(s): {', '.join(sorted(unknown))}")
+    params.update({k: v for k, v in overrides.items() if v is not None})
+    TrainConfig.from_dict(split_config(params)[0])  # validates, raises ValueError
+    return params
+
+
+def split_config(params):
+    """(TrainConfig fields, split fields) from a job's params."""
+    split_keys = {"val_fraction", "split_seed"}
+    config = {k: v for k, v in params.items() if k not in split_keys}
+    return config, {k: params[k] for k in split_keys if k in params}
+
+
+def training_readiness():
+    """None when a job can start, else the reason it cannot (for the Train button)."""
+    try:
+        plan_dataset(settings.FACEWEB_VAL_FRACTION, settings.FACEWEB_SPLIT_SEED)
+    except NotEnoughData as exc:
+        return str(exc)
+    return None
+
+
+def start_training(user=None, trigger=TrainingJob.Trigger.BUTTON, **params):
+    """Create a queued TrainingJob and send it to the training queue once committed.
+
+    Raises NotEnoughData when the photos cannot make a training set and ValueError for bad
+    parameters; nothing is created then.
+    """
+    params = default_params(**params)
+    plan_dataset(params["val_fraction"], params["split_seed"])
+    job = TrainingJob.objects.create(params=params, created_by=user, trigger=trigger)
+    transaction.on_commit(lambda: _enqueue(job.pk))
+    return job
+
+
+def _enqueue(job_id):
+    from .tasks import run_training_job
+
+    result = run_training_job.delay(job_id)
+    TrainingJob.objects.filter(pk=job_id).update(celery_task_id=result.id)
+
+
+def cancel_job(job):
+    """Ask a job to stop. A queued job is cancelled at once; a running one within a batch."""
+    now = timezone.now()
+    TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.Status.QUEUED).update(
+        status=TrainingJob.Status.CANCELLED, finished_at=now, error="Cancelled before it started."
+    )
+    TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.Status.RUNNING).update(
+        cancel_requested=True
+    )
+
+
+def reap_stale_jobs():
+    """Mark running jobs whose worker stopped reporting as failed; returns how many.
+
+    Safe to run anywhere and any time: only rows whose heartbeat is older than the stale
+    limit are touched, with one conditional UPDATE.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.FACEWEB_JOB_STALE_SECONDS)
+    return TrainingJob.objects.filter(
+        status=TrainingJob.Status.RUNNING, heartbeat_at__lt=cutoff
+    ).update(
+        status=TrainingJob.Status.FAILED,
+        finished_at=timezone.now(),
+        error="The worker running this job stopped reporting (it was killed or lost). "
+        "Start a new training job.",
+    )
+
+
+def active_version():
+    return ModelVersion.objects.filter(is_active=True).first()
+
+
+@transaction.atomic
+def activate_version(version):
+    """Make this version the one every process identifies with."""
+    ModelVersion.objects.filter(is_active=True).exclude(pk=version.pk).update(is_active=False)
+    ModelVersion.objects.filter(pk=version.pk).update(is_active=True, activated_at=timezone.now())
+    version.refresh_from_db()
+
+
+def note_identity_deleted(identity_id):
+    """Flag versions that were trained on a deleted identity as stale."""
+    for version in ModelVersion.objects.filter(is_stale=False):
+        if any(c["id"] == identity_id for c in version.classes):
+            ModelVersion.objects.filter(pk=version.pk).update(is_stale=True)
+
+
+# --- identification -----------------------------------------------------------------------
+
+_predictor_lock = threading.Lock()
+_loaded = {"version_id": None, "sha256": None, "predictor": None}
+
+
+def _predictor_for(version):
+    """The in-memory predictor for a version, loading it when another version became active.
+
+    Each process keeps one model; a cheap query per request tells it when to switch, so a
+    newly activated version is picked up without a restart.
+    """
+    with _predictor_lock:
+        if _loaded["version_id"] != version.pk or _loaded["sha256"] != version.sha256:
+            predictor = _load_predictor(version)
+            _loaded.update(version_id=version.pk, sha256=version.sha256, predictor=predictor)
+        return _loaded["predictor"]
+
+
+def _load_predictor(version):
+    from .ml.checkpoint import CheckpointError
+    from .ml.predictor import Predictor
+
+    _configure_torch_threads()
+    try:
+        with version.artifact.open("rb") as artifact:
+            return Predictor.from_checkpoint(_local_path(artifact), expected_sha256=version.sha256)
+    except (CheckpointError, OSError) as exc:
+        raise ModelUnavailable(
+            f"Model {version} cannot be used ({exc}). Activate another version or train again."
+        ) from exc
+
+
+def clear_model_cache():
+    """Forget the model this process holds; the next identify loads the active one again."""
+    with _predictor_lock:
+        _loaded.update(version_id=None, sha256=None, predictor=None)
+
+
+def _local_path(artifact):
+    # Local storage has a path; remote storages (S3) are copied to a temporary file.
+    try:
+        return artifact.path
+    except (AttributeError, NotImplementedError):
+        import tempfile
+
+        handle = tempfile.NamedTemporaryFile(suffix=".pt", delete=False)
+        handle.write(artifact.read())
+        handle.close()
+        return handle.name
+
+
+def _configure_torch_threads():
+    if settings.FACEWEB_TORCH_THREADS > 0:
+        import torch
+
+        torch.set_num_threads(settings.FACEWEB_TORCH_THREADS)
+
+
+def identify(image, top_k=5):
+    """Identify the person in a PIL image (the whole photo until face detection lands).
+
+    Returns {"model_version": id, "faces": [{"box", "identity", "identity_id", "confidence",
+    "top_k"}], "latency_ms"}. Raises NoActiveModel when no version is active. Read-only.
+    """
+    version = active_version()
+    if version is None:
+        raise NoActiveModel("No model is active yet: train one on the Training page first.")
+    started = time.perf_counter()
+    predictor = _predictor_for(version)
+    ranked = predictor.predict([image], top_k=top_k)[0]
+    faces = [_face_result(None, ranked, version.classes)]
+    latency_ms = (time.perf_counter() - started) * 1000
+    return {"model_version": version.pk, "faces": faces, "latency_ms": round(latency_ms, 1)}
+
+
+def _face_result(box, ranked, classes):
+    top_k = [
+        {"identity": classes[index]["name"], "identity_id": classes[index]["id"],
+         "probability": round(probability, 4)}
+        for index, probability in ranked
+    ]
+    best = top_k[0]
+    return {
+        "box": box,
+        "identity": best["identity"],
+        "identity_id": best["identity_id"],
+        "confidence": best["probability"],
+        "top_k": top_k,
+    }
