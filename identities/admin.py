@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db.models import Count
 from django.utils.html import format_html
 
 from training import services
@@ -48,9 +49,12 @@ class IdentityAdmin(admin.ModelAdmin):
         image = obj.images.first()
         return thumbnail_tag(image.thumbnail if image else None, 40)
 
-    @admin.display(description="Photos")
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(photos=Count("images"))
+
+    @admin.display(description="Photos", ordering="photos")
     def photo_count(self, obj):
-        return obj.images.count()
+        return obj.photos
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -74,8 +78,16 @@ class FaceImageAdmin(admin.ModelAdmin):
     list_display = ["preview", "identity", "status", "original_name", "uploaded_at"]
     list_filter = ["status"]
     search_fields = ["identity__name", "original_name", "sha256"]
-    readonly_fields = ["preview", "image", "thumbnail", "sha256", "width", "height",
-                       "uploaded_by", "uploaded_at"]
+    readonly_fields = [
+        "preview",
+        "image",
+        "thumbnail",
+        "sha256",
+        "width",
+        "height",
+        "uploaded_by",
+        "uploaded_at",
+    ]
     list_select_related = ["identity"]
 
     @admin.display(description="Photo")
@@ -89,8 +101,16 @@ class FaceImageAdmin(admin.ModelAdmin):
 @admin.register(Prediction)
 class PredictionAdmin(admin.ModelAdmin):
     list_display = ["__str__", "created_by", "model_version", "latency_ms", "created_at"]
-    readonly_fields = ["photo", "width", "height", "model_version", "faces", "latency_ms",
-                       "created_by", "created_at"]
+    readonly_fields = [
+        "photo",
+        "width",
+        "height",
+        "model_version",
+        "faces",
+        "latency_ms",
+        "created_by",
+        "created_at",
+    ]
     list_filter = ["created_at"]
 
     def has_add_permission(self, request):

@@ -61,7 +61,8 @@ def clean_image(data):
         with Image.open(io.BytesIO(data)) as opened:
             if opened.format not in ALLOWED_FORMATS:
                 raise UploadError(
-                    f"{opened.format} images are not accepted; use JPEG, PNG, WebP, GIF, BMP or TIFF."
+                    f"{opened.format} images are not accepted; "
+                    "use JPEG, PNG, WebP, GIF, BMP or TIFF."
                 )
             _check_pixels(opened.width, opened.height)
             opened.load()  # decodes everything now, so a truncated file fails here

@@ -14,7 +14,9 @@ def person_image(person, index, size=64):
     """A learnable image of 'person' (an int): its colour, a shape, some noise."""
     rng = random.Random(person * 1000 + index)
     colour = PALETTE[person % len(PALETTE)]
-    image = Image.new("RGB", (size, size), tuple(min(255, c + rng.randint(-20, 20)) for c in colour))
+    image = Image.new(
+        "RGB", (size, size), tuple(min(255, c + rng.randint(-20, 20)) for c in colour)
+    )
     draw = ImageDraw.Draw(image)
     offset = rng.randint(0, size // 8)
     box = [size // 4 + offset, size // 4, size * 3 // 4 + offset, size * 3 // 4]

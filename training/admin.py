@@ -16,7 +16,14 @@ class TrainingJobAdmin(admin.ModelAdmin):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "is_active", "is_stale", "architecture", "val_accuracy", "created_at"]
+    list_display = [
+        "__str__",
+        "is_active",
+        "is_stale",
+        "architecture",
+        "val_accuracy",
+        "created_at",
+    ]
     list_filter = ["is_active", "is_stale"]
     readonly_fields = [f.name for f in ModelVersion._meta.fields if f.name != "is_active"] + [
         "is_active"

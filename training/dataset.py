@@ -84,8 +84,14 @@ def plan_dataset(val_fraction=0.2, seed=0, min_images=2):
             for image in chosen:
                 path = f"{split}/{identity.slug}/{image.pk}.jpg"
                 manifest.files.append(
-                    {"image_id": image.pk, "identity_id": identity.pk, "split": split,
-                     "path": path, "sha256": image.sha256, "source": image.image.name}
+                    {
+                        "image_id": image.pk,
+                        "identity_id": identity.pk,
+                        "split": split,
+                        "path": path,
+                        "sha256": image.sha256,
+                        "source": image.image.name,
+                    }
                 )
         used.extend(images)
     if len(manifest.classes) < 2:

@@ -117,7 +117,7 @@ class ProgressReporter:
             return
         self.last_write = now
         TrainingJob.objects.filter(pk=self.job_id).update(
-            progress={"epoch": epoch, "batch": batch + 1, "batches": batches},
+            progress={"epoch": epoch, "batch": batch, "batches": batches},
             heartbeat_at=timezone.now(),
         )
         self.cancel = TrainingJob.objects.filter(pk=self.job_id, cancel_requested=True).exists()
@@ -182,11 +182,11 @@ def maybe_activate(version):
     """Activate a new version when nothing is active, when the people or photos changed, or
     when it is at least as accurate as the active one on the same data."""
     current = active_version()
-    if current is None:
+    if current is None or (settings.FACEWEB_AUTO_ACTIVATE and _should_replace(current, version)):
         activate_version(version)
-    elif not settings.FACEWEB_AUTO_ACTIVATE:
-        return
-    elif current.dataset_hash != version.dataset_hash:
-        activate_version(version)
-    elif (version.val_accuracy or 0) >= (current.val_accuracy or 0):
-        activate_version(version)
+
+
+def _should_replace(current, new):
+    if current.dataset_hash != new.dataset_hash:
+        return True  # the people or photos changed: only the new model knows them all
+    return (new.val_accuracy or 0) >= (current.val_accuracy or 0)

@@ -185,9 +185,8 @@ def _local_path(artifact):
     except (AttributeError, NotImplementedError):
         import tempfile
 
-        handle = tempfile.NamedTemporaryFile(suffix=".pt", delete=False)
-        handle.write(artifact.read())
-        handle.close()
+        with tempfile.NamedTemporaryFile(suffix=".pt", delete=False) as handle:
+            handle.write(artifact.read())
         return handle.name
 
 
@@ -217,8 +216,11 @@ def identify(image, top_k=5):
 
 def _face_result(box, ranked, classes):
     top_k = [
-        {"identity": classes[index]["name"], "identity_id": classes[index]["id"],
-         "probability": round(probability, 4)}
+        {
+            "identity": classes[index]["name"],
+            "identity_id": classes[index]["id"],
+            "probability": round(probability, 4),
+        }
         for index, probability in ranked
     ]
     best = top_k[0]

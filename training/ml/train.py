@@ -194,5 +194,7 @@ class _Best:
             or (val_accuracy, -val_loss) > (self.val_accuracy, -self.val_loss)
         )
         if better:
-            self.state_dict = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            self.state_dict = {
+                k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
+            }
             self.epoch, self.val_accuracy, self.val_loss = epoch, val_accuracy, val_loss

@@ -29,8 +29,9 @@ class Command(BaseCommand):
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
                 try:
                     with path.open("rb") as handle:
-                        add_face_image(identity, clean_image(read_upload(handle)),
-                                       original_name=path.name)
+                        add_face_image(
+                            identity, clean_image(read_upload(handle)), original_name=path.name
+                        )
                     imported += 1
                 except UploadError as exc:
                     skipped.append((path.relative_to(directory), str(exc)))

@@ -21,8 +21,11 @@ class Command(BaseCommand):
                 with photo.open("rb") as handle:
                     image = clean_image(read_upload(handle)).image
                 result = services.identify(image, top_k=top_k)
-                line = {"photo": str(photo), "model_version": result["model_version"],
-                        "faces": result["faces"]}
+                line = {
+                    "photo": str(photo),
+                    "model_version": result["model_version"],
+                    "faces": result["faces"],
+                }
             except services.NoActiveModel as exc:
                 raise CommandError(str(exc)) from None
             except (UploadError, OSError) as exc:

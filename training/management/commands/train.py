@@ -25,8 +25,17 @@ class Command(BaseCommand):
         parser.add_argument("--wait", action="store_true", help="block until the job ends")
 
     def handle(self, wait, **options):
-        names = ["epochs", "learning_rate", "batch_size", "image_size", "fine_tune_from",
-                 "pretrained", "seed", "val_fraction", "split_seed"]
+        names = [
+            "epochs",
+            "learning_rate",
+            "batch_size",
+            "image_size",
+            "fine_tune_from",
+            "pretrained",
+            "seed",
+            "val_fraction",
+            "split_seed",
+        ]
         params = {name: options[name] for name in names if options.get(name) is not None}
         try:
             job = services.start_training(trigger=TrainingJob.Trigger.COMMAND, **params)
@@ -45,8 +54,11 @@ class Command(BaseCommand):
             printed = len(job.history)
             if job.is_finished:
                 break
-            if (job.status == TrainingJob.Status.QUEUED and not hinted
-                    and time.monotonic() - started > NO_WORKER_HINT_SECONDS):
+            if (
+                job.status == TrainingJob.Status.QUEUED
+                and not hinted
+                and time.monotonic() - started > NO_WORKER_HINT_SECONDS
+            ):
                 self.stderr.write("still queued: is a worker running? (celery -A faceweb worker)")
                 hinted = True
             time.sleep(1)

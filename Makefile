@@ -1,0 +1,36 @@
+# faceweb — `make run` installs and starts the app; `make test` installs and runs every check.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+POSTGRES_TEST_URL ?= postgres://postgres@127.0.0.1:5432/faceweb
+
+.PHONY: install run test lint test-sqlite test-postgres clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	scripts/run
+
+lint: install
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+test-sqlite: install
+	scripts/install-test-deps
+	$(PY) -m pytest
+
+# The same suite on PostgreSQL; the pure-PyTorch tests do not touch a database.
+test-postgres: install
+	DATABASE_URL=$(POSTGRES_TEST_URL) $(PY) -m pytest --ignore=tests/ml
+
+test: lint test-sqlite test-postgres
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

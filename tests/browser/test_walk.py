@@ -1,0 +1,91 @@
+"""The walking skeleton in headless Chromium: log in, enrol, train, identify."""
+
+import pytest
+
+from tests.images import person_image, write_people
+from training import services
+from training.jobs import run_job
+from training.models import TrainingJob
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+TINY = {"epochs": 3, "image_size": 64, "batch_size": 8, "pretrained": "none"}
+
+
+@pytest.fixture
+def logged_in(page, live_server, django_user_model):
+    django_user_model.objects.create_user("alice", password="correct horse battery")
+    page.goto(live_server.url + "/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "correct horse battery")
+    page.click("button[type=submit]")
+    page.wait_for_url(live_server.url + "/")
+    return page
+
+
+def add_person_with_photos(page, name, files, shoot=None):
+    page.fill("#id_name", name)
+    page.click("text=Add person")
+    page.wait_for_selector(f"h1:has-text('{name}')")
+    page.set_input_files("#id_photos", [str(f) for f in files])
+    if shoot:
+        shoot("02-identity-before-upload")
+    page.click("button:has-text('Upload')")
+    page.wait_for_selector(".messages .success")
+
+
+def test_a_user_enrols_people_trains_and_identifies(logged_in, live_server, tmp_path, shoot):
+    page = logged_in
+    shoot("01-people-empty")
+    folder = write_people(tmp_path / "people", people=3, per_person=5, size=96)
+    for person in range(3):
+        if person:
+            page.click("nav >> text=People")
+        files = sorted((folder / f"Person {person}").glob("*.jpg"))
+        add_person_with_photos(page, f"Person {person}", files, shoot if person == 0 else None)
+        assert page.locator(".thumbs img").count() == 5
+    shoot("03-identity-with-photos")
+    page.click("nav >> text=People")
+    assert page.locator(".people li").count() == 3
+    shoot("04-people")
+
+    page.click("nav >> text=Training")
+    page.fill("#id_epochs", "3")
+    page.fill("#id_pretrained", "none")
+    page.click("button:has-text('Train')")
+    page.wait_for_selector("text=Waiting for a worker")
+    shoot("05-job-queued")
+    # The worker's part runs here, in-process; tests/integration runs it in a real worker.
+    job = TrainingJob.objects.get()
+    TrainingJob.objects.filter(pk=job.pk).update(params=job.params | TINY)
+    assert run_job(job.pk) == TrainingJob.Status.SUCCEEDED
+    page.wait_for_selector("#job-status:has-text('Succeeded')", timeout=15000)
+    assert page.locator("#history tbody tr").count() == 3
+    shoot("06-job-finished")
+    page.click("nav >> text=Training")
+    assert page.locator("tr.active-row").count() == 1
+    shoot("07-training")
+
+    page.click("nav >> text=Identify")
+    photo = tmp_path / "who.jpg"
+    person_image(1, 77, size=96).save(photo)
+    page.set_input_files("#id_photo", str(photo))
+    page.click("button:has-text('Identify')")
+    page.wait_for_selector(".answer")
+    assert page.locator(".bars li").count() == 3
+    assert page.locator(".answer").inner_text() in {"Person 0", "Person 1", "Person 2"}
+    shoot("08-result")
+    services.clear_model_cache()
+
+
+def test_a_bad_upload_shows_why_in_the_page(logged_in, tmp_path, shoot):
+    page = logged_in
+    text = tmp_path / "holiday.jpg"
+    text.write_text("this is not a photo")
+    page.fill("#id_name", "Ada")
+    page.click("text=Add person")
+    page.set_input_files("#id_photos", str(text))
+    page.click("button:has-text('Upload')")
+    error = page.locator(".messages .error")
+    assert "holiday.jpg: This file is not an image" in error.inner_text()
+    assert page.locator(".thumbs img").count() == 0
+    shoot("09-upload-refused")

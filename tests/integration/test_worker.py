@@ -1,0 +1,63 @@
+"""A real Celery worker on the Redis server of this machine trains a tiny model end to end."""
+
+import pytest
+
+from tests.images import person_image, write_people
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_real_worker_trains_a_model_that_then_identifies_a_photo(app, tmp_path):
+    people = write_people(tmp_path / "people", people=3, per_person=5)
+    imported = app.manage("import_faces", people).stdout
+    assert "people=3 new_people=3 imported=15 skipped=0" in imported
+    app.start_worker()  # no -Q: it must serve the training queue too
+
+    trained = app.manage(
+        "train",
+        "--wait",
+        "--epochs",
+        "3",
+        "--image-size",
+        "64",
+        "--batch-size",
+        "8",
+        "--pretrained",
+        "none",
+        timeout=180,
+        check=False,
+    )
+    assert trained.returncode == 0, trained.stdout + trained.stderr + app.worker_log()
+    assert "epoch 3/3" in trained.stdout
+    assert "succeeded: model v1 (active)" in trained.stdout
+
+    photo = tmp_path / "who.png"
+    person_image(2, 50).save(photo)
+    (result,) = app.identify(photo)
+    assert result["model_version"] == 1
+    (face,) = result["faces"]
+    assert face["box"] is None
+    assert face["identity"] in {"Person 0", "Person 1", "Person 2"}
+    assert [c["identity"] for c in face["top_k"]][0] == face["identity"]
+
+
+def test_importing_the_same_folder_twice_imports_nothing_twice(app, tmp_path):
+    people = write_people(tmp_path / "people", people=2, per_person=3)
+    (people / "Person 0" / "notes.txt").write_text("not a photo")
+    first = app.manage("import_faces", people).stdout
+    second = app.manage("import_faces", people).stdout
+    assert "imported=6 skipped=1" in first
+    assert "skipped Person 0/notes.txt: This file is not an image" in first
+    assert "new_people=0 imported=0 skipped=7" in second
+
+
+def test_train_wait_exits_non_zero_when_the_job_fails(app, tmp_path):
+    people = write_people(tmp_path / "people", people=2, per_person=3)
+    app.manage("import_faces", people)
+    app.start_worker()
+    missing = tmp_path / "no-such-weights.pt"
+    result = app.manage(
+        "train", "--wait", "--epochs", "1", "--pretrained", missing, timeout=120, check=False
+    )
+    assert result.returncode != 0
+    assert "failed" in result.stderr and str(missing) in result.stderr
