@@ -25,23 +25,21 @@ def env_bool(name, default=False):
 
 
 def env_int(name, default):
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
+    return _env_number(name, default, int, "an integer")
 
 
 def env_float(name, default):
+    return _env_number(name, default, float, "a number")
+
+
+def _env_number(name, default, cast, description):
     value = os.environ.get(name)
     if value is None or value.strip() == "":
         return default
     try:
-        return float(value)
+        return cast(value)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+        raise ImproperlyConfigured(f"{name} must be {description}, not {value!r}") from None
 
 
 def env_list(name, default=""):
