@@ -154,7 +154,11 @@ FACEWEB_WORK_DIR = Path(env_str("FACEWEB_WORK_DIR", str(DATA_DIR / "work")))
 FACEWEB_JOB_STALE_SECONDS = env_int("FACEWEB_JOB_STALE_SECONDS", 15 * 60)
 FACEWEB_TRAINING_SOFT_TIME_LIMIT = env_int("FACEWEB_TRAINING_SOFT_TIME_LIMIT", 6 * 3600)
 FACEWEB_TRAINING_TIME_LIMIT = env_int("FACEWEB_TRAINING_TIME_LIMIT", 6 * 3600 + 300)
-FACEWEB_TORCH_THREADS = env_int("FACEWEB_TORCH_THREADS", 0)  # 0: torch's own choice
+# Intra-op threads for identification in web processes. One per process keeps several
+# gunicorn workers from spin-waiting on each other's cores; 0 leaves torch's own choice.
+FACEWEB_TORCH_THREADS = env_int("FACEWEB_TORCH_THREADS", 1)
+# Overrides every model's calibrated "unknown" threshold when set (a number; see README).
+FACEWEB_UNKNOWN_THRESHOLD = env_float("FACEWEB_UNKNOWN_THRESHOLD", None)
 
 # --- Celery -------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")

@@ -51,3 +51,13 @@ class IdentifyForm(forms.Form):
     photo = forms.FileField(
         label="Photo", widget=forms.ClearableFileInput(attrs={"accept": "image/*"})
     )
+    strictness = forms.ChoiceField(
+        choices=[
+            ("strict", "Strict — name only faces it is sure of"),
+            ("normal", "Normal"),
+            ("lenient", "Lenient — name more faces, with more mistakes"),
+        ],
+        initial="normal",
+        required=False,
+        help_text="How sure the model must be before it names someone instead of saying unknown.",
+    )

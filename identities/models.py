@@ -54,6 +54,12 @@ class FaceImage(models.Model):
     identity = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="images")
     image = models.FileField(max_length=255)
     thumbnail = models.FileField(max_length=255, blank=True)
+    face_crop = models.FileField(max_length=255, blank=True, help_text="What training uses.")
+    box = models.JSONField(null=True, blank=True, help_text="[x, y, width, height] of the face.")
+    detector_score = models.FloatField(null=True, blank=True)
+    candidates = models.JSONField(
+        default=list, blank=True, help_text="Boxes of every face found, largest first."
+    )
     original_name = models.CharField(max_length=255, blank=True)
     sha256 = models.CharField(max_length=64, help_text="Of the uploaded bytes.")
     width = models.PositiveIntegerField()
@@ -72,6 +78,23 @@ class FaceImage(models.Model):
 
     def __str__(self):
         return f"{self.identity} #{self.pk}"
+
+    @property
+    def is_usable(self):
+        return self.status == self.Status.OK
+
+    @property
+    def problem(self):
+        """Why training leaves this photo out, in words for the person who uploaded it."""
+        return STATUS_EXPLANATIONS.get(self.status, "")
+
+
+STATUS_EXPLANATIONS = {
+    FaceImage.Status.NO_FACE: "No face was found, so this photo is not used.",
+    FaceImage.Status.SEVERAL_FACES: "Several faces: pick the one that is this person.",
+    FaceImage.Status.TOO_SMALL: "The face is too small to learn from.",
+    FaceImage.Status.REJECTED: "Rejected by a user; not used.",
+}
 
 
 class Prediction(models.Model):

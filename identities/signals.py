@@ -20,7 +20,7 @@ def _delete_files_on_commit(*files):
 
 @receiver(post_delete, sender=FaceImage)
 def delete_face_image_files(sender, instance, **kwargs):
-    _delete_files_on_commit(instance.image, instance.thumbnail)
+    _delete_files_on_commit(instance.image, instance.thumbnail, instance.face_crop)
 
 
 @receiver(post_delete, sender=Prediction)

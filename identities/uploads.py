@@ -15,6 +15,8 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from training import services
+
 from .models import FaceImage
 
 # Decided from the bytes by Pillow, never from the file name or the client's content type.
@@ -122,33 +124,68 @@ def save_jpeg(folder, image, max_size=None):
 
 
 def add_face_image(identity, clean, *, original_name="", user=None):
-    """Store a cleaned photo for an identity; raises UploadError for a duplicate.
+    """Store a cleaned photo for an identity, with its face crop; returns the FaceImage.
 
-    Files are written first and removed again if the row cannot be created, so a refusal
-    leaves neither a row nor a file.
+    Raises UploadError for a duplicate. A photo without a usable face is still stored, with
+    a status saying why training leaves it out. Files are written first and removed again
+    if the row cannot be created, so a refusal leaves neither a row nor a file.
     """
     if identity.images.filter(sha256=clean.sha256).exists():
         raise UploadError(f"This photo is already among {identity.name}'s photos.")
-    image_name = save_jpeg("faces", clean.image)
-    thumb_name = save_jpeg("thumbs", clean.image, THUMBNAIL_SIZE)
+    face = services.analyse_enrolment_photo(clean.image)
+    names = {
+        "image": save_jpeg("faces", clean.image),
+        "thumbnail": save_jpeg("thumbs", clean.image, THUMBNAIL_SIZE),
+        "face_crop": save_jpeg("crops", face.crop) if face.crop is not None else "",
+    }
     try:
         with transaction.atomic():
             return FaceImage.objects.create(
                 identity=identity,
-                image=image_name,
-                thumbnail=thumb_name,
                 original_name=original_name[:255],
                 sha256=clean.sha256,
                 width=clean.width,
                 height=clean.height,
+                status=face.status,
+                box=face.box,
+                detector_score=face.score,
+                candidates=face.candidates,
                 uploaded_by=user,
+                **names,
             )
     except IntegrityError:
         raise UploadError(f"This photo is already among {identity.name}'s photos.") from None
     finally:
-        if not FaceImage.objects.filter(image=image_name).exists():
-            default_storage.delete(image_name)
-            default_storage.delete(thumb_name)
+        if not FaceImage.objects.filter(image=names["image"]).exists():
+            _delete_stored(names.values())
+
+
+def choose_face(face_image, index):
+    """Make candidate face number index the person in a photo with several faces.
+
+    Raises UploadError for an index that is not one of the photo's faces.
+    """
+    if not 0 <= index < len(face_image.candidates):
+        raise UploadError("That face is not one of this photo's faces.")
+    box = face_image.candidates[index]["box"]
+    with face_image.image.open("rb") as handle:
+        image = Image.open(handle)
+        image.load()
+    old_crop = face_image.face_crop.name
+    face_image.face_crop = save_jpeg("crops", services.crop_for_box(image, box))
+    face_image.box = box
+    face_image.detector_score = face_image.candidates[index]["score"]
+    face_image.status = FaceImage.Status.OK
+    face_image.save(update_fields=["face_crop", "box", "detector_score", "status"])
+    if old_crop:
+        default_storage.delete(old_crop)
+    return face_image
+
+
+def _delete_stored(names):
+    for name in names:
+        if name:
+            default_storage.delete(name)
 
 
 def add_uploaded_files(identity, files, user=None):

@@ -10,6 +10,7 @@ urlpatterns = [
     path("people/<slug:slug>/edit/", views.identity_edit, name="edit"),
     path("people/<slug:slug>/delete/", views.identity_delete, name="delete"),
     path("photos/<int:pk>/delete/", views.image_delete, name="image_delete"),
+    path("photos/<int:pk>/faces/", views.choose_face_view, name="choose_face"),
     path("identify/", views.identify, name="identify"),
     path("identify/<int:pk>/", views.prediction_detail, name="prediction"),
     path("media/<path:path>", views.media, name="media"),

@@ -12,10 +12,17 @@ from training import services
 
 from .forms import IdentifyForm, IdentityForm, PhotoUploadForm
 from .models import FaceImage, Identity, Prediction
-from .uploads import UploadError, add_uploaded_files, clean_image, read_upload, save_jpeg
+from .uploads import (
+    UploadError,
+    add_uploaded_files,
+    choose_face,
+    clean_image,
+    read_upload,
+    save_jpeg,
+)
 
 # Only files under these folders are ever served, and only to logged-in users.
-MEDIA_FOLDERS = ("faces/", "thumbs/", "predictions/")
+MEDIA_FOLDERS = ("faces/", "thumbs/", "crops/", "predictions/")
 
 
 def identity_list(request):
@@ -45,10 +52,12 @@ def identity_detail(request, slug):
         added, refused = add_uploaded_files(identity, form.cleaned_data["photos"], request.user)
         _report_upload(request, added, refused)
         return redirect(identity)
+    images = identity.images.all()
+    unusable = sum(1 for image in images if not image.is_usable)
     return render(
         request,
         "identities/detail.html",
-        {"identity": identity, "images": identity.images.all(), "form": form},
+        {"identity": identity, "images": images, "unusable": unusable, "form": form},
     )
 
 
@@ -80,6 +89,31 @@ def identity_delete(request, slug):
     return render(request, "identities/delete.html", {"identity": identity})
 
 
+def choose_face_view(request, pk):
+    image = get_object_or_404(FaceImage.objects.select_related("identity"), pk=pk)
+    if request.method == "POST":
+        try:
+            choose_face(image, int(request.POST.get("face", -1)))
+        except (UploadError, ValueError):
+            messages.error(request, "Pick one of the faces in the photo.")
+        else:
+            messages.success(request, "Thanks: this photo will be used for training.")
+            return redirect(image.identity)
+    faces = [_box_style(c["box"], image.width, image.height) for c in image.candidates]
+    return render(request, "identities/choose_face.html", {"image": image, "faces": faces})
+
+
+def _box_style(box, width, height):
+    """A face box as CSS percentages of the photo, to draw it over a scaled image."""
+    x, y, w, h = box
+    return {
+        "left": round(100 * x / width, 2),
+        "top": round(100 * y / height, 2),
+        "width": round(100 * w / width, 2),
+        "height": round(100 * h / height, 2),
+    }
+
+
 @require_POST
 def image_delete(request, pk):
     image = get_object_or_404(FaceImage, pk=pk)
@@ -93,7 +127,11 @@ def identify(request):
     form = IdentifyForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
-            prediction = identify_upload(form.cleaned_data["photo"], request.user)
+            prediction = identify_upload(
+                form.cleaned_data["photo"],
+                request.user,
+                form.cleaned_data["strictness"] or "normal",
+            )
         except UploadError as exc:
             form.add_error("photo", str(exc))
         except services.NoActiveModel as exc:
@@ -108,14 +146,14 @@ def identify(request):
     )
 
 
-def identify_upload(uploaded_file, user):
+def identify_upload(uploaded_file, user, strictness="normal"):
     """Validate, identify and record one photo; returns the Prediction.
 
     Raises UploadError or services.NoActiveModel, and stores nothing then.
     """
     started = time.perf_counter()
     clean = clean_image(read_upload(uploaded_file))
-    result = services.identify(clean.image)
+    result = services.identify(clean.image, strictness=strictness)
     photo_name = save_jpeg("predictions", clean.image)
     return Prediction.objects.create(
         photo=photo_name,
@@ -130,7 +168,12 @@ def identify_upload(uploaded_file, user):
 
 def prediction_detail(request, pk):
     prediction = get_object_or_404(Prediction, pk=pk)
-    return render(request, "identities/prediction.html", {"prediction": prediction})
+    faces = [
+        face | {"style": _box_style(face["box"], prediction.width, prediction.height)}
+        for face in prediction.faces
+        if face.get("box") and prediction.width
+    ]
+    return render(request, "identities/prediction.html", {"prediction": prediction, "faces": faces})
 
 
 def media(request, path):

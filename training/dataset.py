@@ -39,10 +39,12 @@ class Manifest:
 
 
 def trainable_images():
-    """Photos that training uses: status ok, of active identities."""
-    return FaceImage.objects.filter(
-        status=FaceImage.Status.OK, identity__is_active=True
-    ).select_related("identity")
+    """Photos that training uses: face crops of status ok photos of active identities."""
+    return (
+        FaceImage.objects.filter(status=FaceImage.Status.OK, identity__is_active=True)
+        .exclude(face_crop="")
+        .select_related("identity")
+    )
 
 
 def dataset_hash(images):
@@ -90,7 +92,7 @@ def plan_dataset(val_fraction=0.2, seed=0, min_images=2):
                         "split": split,
                         "path": path,
                         "sha256": image.sha256,
-                        "source": image.image.name,
+                        "source": image.face_crop.name,
                     }
                 )
         used.extend(images)

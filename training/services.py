@@ -5,6 +5,7 @@ torch is imported lazily here, so a web process that only lists identities never
 
 import threading
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,6 +21,8 @@ __all__ = [
     "NoActiveModel",
     "clear_model_cache",
     "activate_version",
+    "analyse_enrolment_photo",
+    "crop_for_box",
     "active_version",
     "cancel_job",
     "default_params",
@@ -139,6 +142,54 @@ def note_identity_deleted(identity_id):
             ModelVersion.objects.filter(pk=version.pk).update(is_stale=True)
 
 
+# --- faces ---------------------------------------------------------------------------------
+
+
+@dataclass
+class EnrolmentFace:
+    """What face detection made of an enrolment photo."""
+
+    status: str  # a FaceImage.Status value
+    box: list | None  # [x, y, width, height] of this person's face
+    score: float | None
+    candidates: list  # [{"box": [...], "score": ...}] for every face found, largest first
+    crop: object | None  # the PIL face crop training uses, when status is ok
+
+
+def analyse_enrolment_photo(image):
+    """Find the person's face in an enrolment photo; returns an EnrolmentFace. Read-only.
+
+    One face (or one clearly larger than the others) makes the photo usable; none, several
+    of similar size, or a tiny one give the matching status and no crop.
+    """
+    from identities.models import FaceImage
+
+    from .ml.faces import MIN_FACE_SIZE, choose_subject, crop_face, detect_faces
+
+    faces = detect_faces(image)
+    candidates = [{"box": list(face.box), "score": face.score} for face in faces]
+    subject = choose_subject(faces)
+    if not faces:
+        status = FaceImage.Status.NO_FACE
+    elif subject is None:
+        status = FaceImage.Status.SEVERAL_FACES
+    elif subject.size < MIN_FACE_SIZE:
+        status = FaceImage.Status.TOO_SMALL
+    else:
+        crop = crop_face(image, subject.box)
+        return EnrolmentFace(
+            FaceImage.Status.OK, list(subject.box), subject.score, candidates, crop
+        )
+    return EnrolmentFace(status, None, None, candidates, None)
+
+
+def crop_for_box(image, box):
+    """The face crop training uses for a box a user picked."""
+    from .ml.faces import crop_face
+
+    return crop_face(image, box)
+
+
 # --- identification -----------------------------------------------------------------------
 
 _predictor_lock = threading.Lock()
@@ -197,37 +248,61 @@ def _configure_torch_threads():
         torch.set_num_threads(settings.FACEWEB_TORCH_THREADS)
 
 
-def identify(image, top_k=5):
-    """Identify the person in a PIL image (the whole photo until face detection lands).
+STRICTNESS_CHOICES = ("strict", "normal", "lenient")
+# Faces beyond this many (largest first) are not identified, to bound a request's time.
+MAX_FACES_PER_PHOTO = 32
 
-    Returns {"model_version": id, "faces": [{"box", "identity", "identity_id", "confidence",
-    "top_k"}], "latency_ms"}. Raises NoActiveModel when no version is active. Read-only.
+
+def identify(image, top_k=5, strictness="normal"):
+    """Find every face in a PIL image and say who each one is, or that it is unknown.
+
+    Returns {"model_version": id, "faces": [{"box": [x, y, w, h], "identity": name or None,
+    "identity_id", "confidence", "score", "top_k": [{"identity", "identity_id",
+    "probability"}]}], "latency_ms"}; faces are largest first, all classified in one
+    batched forward pass. strictness is "strict", "normal" or "lenient"; the
+    FACEWEB_UNKNOWN_THRESHOLD setting, when set, overrides the model's calibrated threshold.
+    Raises NoActiveModel (or ModelUnavailable) and ValueError for an unknown strictness.
+    Read-only.
     """
+    if strictness not in STRICTNESS_CHOICES:
+        raise ValueError(f"strictness must be one of {', '.join(STRICTNESS_CHOICES)}")
     version = active_version()
     if version is None:
         raise NoActiveModel("No model is active yet: train one on the Training page first.")
     started = time.perf_counter()
     predictor = _predictor_for(version)
-    ranked = predictor.predict([image], top_k=top_k)[0]
-    faces = [_face_result(None, ranked, version.classes)]
+    from .ml.faces import crop_face, detect_faces
+
+    found = detect_faces(image)[:MAX_FACES_PER_PHOTO]
+    results = predictor.identify(
+        [crop_face(image, face.box) for face in found],
+        top_k=top_k,
+        strictness=strictness,
+        threshold=settings.FACEWEB_UNKNOWN_THRESHOLD,
+    )
+    faces = [
+        _face_result(list(face.box), result, version.classes)
+        for face, result in zip(found, results, strict=True)
+    ]
     latency_ms = (time.perf_counter() - started) * 1000
     return {"model_version": version.pk, "faces": faces, "latency_ms": round(latency_ms, 1)}
 
 
-def _face_result(box, ranked, classes):
+def _face_result(box, result, classes):
     top_k = [
         {
             "identity": classes[index]["name"],
             "identity_id": classes[index]["id"],
             "probability": round(probability, 4),
         }
-        for index, probability in ranked
+        for index, probability in result["top_k"]
     ]
     best = top_k[0]
     return {
         "box": box,
-        "identity": best["identity"],
-        "identity_id": best["identity_id"],
+        "identity": best["identity"] if result["accepted"] else None,
+        "identity_id": best["identity_id"] if result["accepted"] else None,
         "confidence": best["probability"],
+        "score": round(result["score"], 4),
         "top_k": top_k,
     }

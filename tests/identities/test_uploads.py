@@ -4,9 +4,9 @@ import pytest
 from PIL import Image
 
 from identities.models import FaceImage, Identity
-from identities.uploads import UploadError, add_face_image, clean_image, read_upload
+from identities.uploads import UploadError, add_face_image, choose_face, clean_image, read_upload
 from tests.conftest import stored_files
-from tests.images import encode, jpeg_bytes, person_image, png_bomb
+from tests.images import encode, group_photo, jpeg_bytes, person_image, png_bomb, shapes_image
 
 pytestmark = pytest.mark.django_db
 
@@ -105,6 +105,41 @@ def test_the_same_photo_may_belong_to_two_people():
     for name in ("Ada", "Grace"):
         add_face_image(Identity.objects.create(name=name), clean_image(jpeg_bytes()))
     assert FaceImage.objects.count() == 2
+
+
+def test_a_photo_with_one_face_is_usable_and_gets_a_face_crop(private_storage):
+    image = add_face_image(Identity.objects.create(name="Ada"), clean_image(jpeg_bytes()))
+    assert image.status == FaceImage.Status.OK
+    x, y, w, h = image.box
+    assert 0 <= x < x + w <= image.width and 0 <= y < y + h <= image.height
+    assert Image.open(private_storage / image.face_crop.name).size == (224, 224)
+
+
+def test_a_photo_without_a_face_is_kept_but_not_used(private_storage):
+    image = add_face_image(Identity.objects.create(name="Ada"), clean_image(encode(shapes_image())))
+    assert image.status == FaceImage.Status.NO_FACE
+    assert not image.face_crop and image.box is None
+    assert image.problem == "No face was found, so this photo is not used."
+
+
+def test_a_group_photo_waits_until_someone_picks_the_face():
+    identity = Identity.objects.create(name="Ada")
+    image = add_face_image(identity, clean_image(encode(group_photo([0, 1]))))
+    assert image.status == FaceImage.Status.SEVERAL_FACES
+    assert len(image.candidates) == 2 and not image.face_crop
+    choose_face(image, 1)
+    image.refresh_from_db()
+    assert image.status == FaceImage.Status.OK
+    assert image.box == image.candidates[1]["box"] and image.face_crop
+
+
+def test_picking_a_face_that_is_not_there_changes_nothing():
+    identity = Identity.objects.create(name="Ada")
+    image = add_face_image(identity, clean_image(encode(group_photo([0, 1]))))
+    with pytest.raises(UploadError):
+        choose_face(image, 2)
+    image.refresh_from_db()
+    assert image.status == FaceImage.Status.SEVERAL_FACES
 
 
 def test_deleting_a_person_deletes_their_files(private_storage, django_capture_on_commit_callbacks):

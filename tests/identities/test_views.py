@@ -4,7 +4,7 @@ from django.urls import reverse
 from identities.models import FaceImage, Identity
 from identities.uploads import add_face_image, clean_image
 from tests.conftest import stored_files
-from tests.images import jpeg_bytes
+from tests.images import encode, group_photo, jpeg_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -99,3 +99,15 @@ def test_identify_refuses_a_text_file(member_client, upload):
         reverse("identities:identify"), {"photo": upload("x.jpg", content=b"plain text")}
     )
     assert "not an image" in response.content.decode()
+
+
+def test_a_member_picks_the_face_in_a_group_photo(member_client, ada):
+    image = add_face_image(ada, clean_image(encode(group_photo([0, 1]))))
+    url = reverse("identities:choose_face", args=[image.pk])
+    page = member_client.get(url).content.decode()
+    assert page.count('class="face-box"') == 2
+    assert "Pick the face" in member_client.get(ada.get_absolute_url()).content.decode()
+    response = member_client.post(url, {"face": "0"})
+    assert response.url == ada.get_absolute_url()
+    image.refresh_from_db()
+    assert image.status == FaceImage.Status.OK

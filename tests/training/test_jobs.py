@@ -54,13 +54,28 @@ def test_identify_returns_the_documented_shape(enrolled):
     run_job(queued_job(epochs=3).pk)
     from tests.images import person_image
 
-    result = services.identify(person_image(1, 99), top_k=5)
+    result = services.identify(person_image(1, 99), top_k=5, strictness="lenient")
     (face,) = result["faces"]
-    assert face["box"] is None
+    x, y, w, h = face["box"]
+    assert w > 20 and h > 20
     assert len(face["top_k"]) == 3
-    assert face["identity"] == face["top_k"][0]["identity"]
+    assert face["identity"] in {face["top_k"][0]["identity"], None}
     assert face["confidence"] == face["top_k"][0]["probability"]
     assert abs(sum(c["probability"] for c in face["top_k"]) - 1) < 0.01
+
+
+def test_every_face_in_a_group_photo_is_identified_and_a_faceless_photo_has_none(enrolled):
+    from tests.images import group_photo, shapes_image
+
+    enrolled()
+    run_job(queued_job(epochs=1).pk)
+    assert len(services.identify(group_photo([0, 1, 2]))["faces"]) == 3
+    assert services.identify(shapes_image())["faces"] == []
+
+
+def test_an_unknown_strictness_is_refused(enrolled):
+    with pytest.raises(ValueError, match="strictness"):
+        services.identify(None, strictness="very")
 
 
 def test_a_failing_job_records_why_and_keeps_the_active_model(enrolled, monkeypatch):

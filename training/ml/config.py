@@ -16,7 +16,11 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50")
 # Ordered from "train least" to "train everything".
 FINE_TUNE_CHOICES = ("fc", "layer4", "layer3", "all", "auto")
-AUGMENTATIONS = ("none", "light")
+AUGMENTATIONS = ("none", "light", "strong")
+OPTIMIZERS = ("adamw", "adam")
+SCHEDULES = ("onecycle", "constant")
+PRECISIONS = ("auto", "bf16", "fp32")
+UNKNOWN_SCORES = ("centroid", "softmax")
 MIN_IMAGE_SIZE = 64  # below this layer4 sees 1x1 maps and BatchNorm fails on a batch of one
 MAX_IMAGE_SIZE = 1024
 
@@ -31,23 +35,40 @@ class TrainConfig:
 
     architecture: str = "resnet18"
     fine_tune_from: str = "auto"
-    epochs: int = 15
-    learning_rate: float = 3e-4
+    epochs: int = 40
+    # The peak learning rate of the one-cycle schedule, or the rate of a constant one.
+    learning_rate: float = 2e-3
     batch_size: int = 32
-    image_size: int = 224
-    augmentation: str = "light"
+    image_size: int = 112
+    augmentation: str = "strong"
     seed: int = 0
     pretrained: str = "imagenet"
+    optimizer: str = "adamw"
+    schedule: str = "onecycle"
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
+    # "auto": bfloat16 autocast where the hardware runs it natively (CUDA, CPUs with
+    # AVX512-BF16 or AMX), float32 elsewhere, where emulated bf16 would only be slower.
+    precision: str = "auto"
+    # How a face is scored against the "unknown" threshold; see training.ml.calibrate.
+    unknown_score: str = "centroid"
 
     def __post_init__(self):
         _check_choice("architecture", self.architecture, ARCHITECTURES)
         _check_choice("fine_tune_from", self.fine_tune_from, FINE_TUNE_CHOICES)
         _check_choice("augmentation", self.augmentation, AUGMENTATIONS)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_choice("precision", self.precision, PRECISIONS)
+        _check_choice("unknown_score", self.unknown_score, UNKNOWN_SCORES)
         _check_int("epochs", self.epochs, 1, 10_000)
         _check_int("batch_size", self.batch_size, 1, 4096)
         _check_int("image_size", self.image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
         _check_int("seed", self.seed, 0, 2**32 - 1)
         self.learning_rate = _checked_learning_rate(self.learning_rate)
+        self.weight_decay = _checked_fraction("weight_decay", self.weight_decay, 0.0, 1.0)
+        # Smoothing of 1 would make every target uniform: nothing left to learn.
+        self.label_smoothing = _checked_fraction("label_smoothing", self.label_smoothing, 0.0, 0.5)
         if not isinstance(self.pretrained, str) or not self.pretrained.strip():
             raise ValueError(
                 "pretrained must be 'imagenet', 'none' or a path to a state dict, "
@@ -104,4 +125,13 @@ def _checked_learning_rate(value) -> float:
         raise ValueError(f"learning_rate must be a number, got {value!r}")
     if not 0 < value <= 1:
         raise ValueError(f"learning_rate must be greater than 0 and at most 1, got {value}")
+    return float(value)
+
+
+def _checked_fraction(name, value, low, high) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    # Written so that NaN fails too.
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
     return float(value)

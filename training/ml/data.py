@@ -1,4 +1,4 @@
-"""Loading a train/<class>/, val/<class>/ folder tree into DataLoaders."""
+"""Loading a train/<class>/, val/<class>/ folder tree into memory, as batches of tensors."""
 
 from __future__ import annotations
 
@@ -6,56 +6,67 @@ from pathlib import Path
 
 import torch
 from PIL import Image, ImageOps
-from torch.utils.data import DataLoader, Dataset
 
-from training.ml.transforms import eval_transform, to_rgb, train_transform
+from training.ml.transforms import to_pixels, to_rgb
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm"}
 
 
-class InMemoryImages(Dataset):
-    """Decoded RGB images with their labels; the transform runs per item, per epoch."""
+class InMemoryBatches:
+    """Decoded images kept as one uint8 tensor, served in batches of (pixels, labels).
 
-    def __init__(self, samples: list[tuple[Image.Image, int]], transform):
-        self.samples = samples
-        self.transform = transform
+    pixels is N x 3 x S x S uint8 and labels N int64. Each pass over it yields batches of
+    batch_size (the last may be smaller), shuffled with generator when shuffle is True.
+    Transforms are not applied here: the training loop augments whole batches at once.
+    """
+
+    def __init__(self, pixels, labels, batch_size: int, shuffle: bool, generator=None):
+        self.pixels = pixels
+        self.labels = labels
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.generator = generator
 
     def __len__(self):
-        return len(self.samples)
+        """The number of batches per pass."""
+        return -(-len(self.labels) // self.batch_size)
 
-    def __getitem__(self, index):
-        image, label = self.samples[index]
-        return self.transform(image), label
+    def __iter__(self):
+        count = len(self.labels)
+        order = torch.randperm(count, generator=self.generator) if self.shuffle else None
+        for start in range(0, count, self.batch_size):
+            if order is None:
+                chosen = slice(start, start + self.batch_size)
+            else:
+                chosen = order[start : start + self.batch_size]
+            yield self.pixels[chosen], self.labels[chosen]
 
 
-def load_data(data_dir, image_size: int, augmentation: str, batch_size: int, seed: int):
-    """Read data_dir/train/<class>/* and data_dir/val/<class>/* into DataLoaders.
+def load_data(data_dir, image_size: int, batch_size: int, seed: int):
+    """Read data_dir/train/<class>/* and data_dir/val/<class>/* into InMemoryBatches.
 
-    Returns (train_loader, val_loader, classes): classes are the sorted folder names of
-    train/, labels index into them; val_loader is None when there are no validation images
-    (val/ may be missing, empty, or lack some classes). Every image is decoded once, here,
-    rather than in every epoch. The train loader shuffles with a generator seeded by seed.
+    Returns (train_batches, val_batches, classes): classes are the sorted folder names of
+    train/, labels index into them; val_batches is None when there are no validation images
+    (val/ may be missing, empty, or lack some classes). Every image is decoded and resized
+    to image_size x image_size once, here: data this small fits in memory many times over,
+    and decoding it again in every epoch would cost more than training on it. The train
+    batches are shuffled with a generator seeded by seed.
 
     Raises ValueError when there are fewer than 2 classes, a class has no training image,
     val/ names a class train/ does not have, or an image cannot be decoded.
     """
     data_dir = Path(data_dir)
     classes = find_classes(data_dir / "train")
-    train_samples = read_images(data_dir / "train", classes, image_size)
-    val_samples = read_images(data_dir / "val", classes, image_size)
+    train_pixels, train_labels = read_images(data_dir / "train", classes, image_size)
+    val_pixels, val_labels = read_images(data_dir / "val", classes, image_size)
     generator = torch.Generator().manual_seed(seed)
-    train_loader = _loader(
-        InMemoryImages(train_samples, train_transform(image_size, augmentation)),
-        batch_size,
-        shuffle=True,
-        generator=generator,
+    train_batches = InMemoryBatches(
+        train_pixels, train_labels, batch_size, shuffle=True, generator=generator
     )
-    val_loader = None
-    if val_samples:
-        val_loader = _loader(
-            InMemoryImages(val_samples, eval_transform(image_size)), batch_size, shuffle=False
-        )
-    return train_loader, val_loader, classes
+    val_batches = None
+    if len(val_labels):
+        val_batches = InMemoryBatches(val_pixels, val_labels, batch_size, shuffle=False)
+    return train_batches, val_batches, classes
 
 
 def find_classes(train_dir: Path) -> list[str]:
@@ -75,38 +86,38 @@ def find_classes(train_dir: Path) -> list[str]:
 
 
 def read_images(split_dir: Path, classes: list[str], image_size: int):
-    """Decode every image of split_dir/<class>/ to RGB; [] when split_dir does not exist."""
+    """Decode every image of split_dir/<class>/ into (pixels, labels) tensors.
+
+    pixels is N x 3 x image_size x image_size uint8 (see transforms.to_pixels), labels N
+    int64 indices into classes; both empty when split_dir does not exist or has no image.
+    """
+    empty = torch.empty(0, 3, image_size, image_size, dtype=torch.uint8)
     if not split_dir.is_dir():
-        return []
+        return empty, torch.empty(0, dtype=torch.int64)
     strangers = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and p.name not in classes)
     if strangers:
         raise ValueError(
             f"{split_dir} has classes that train/ does not have: {', '.join(strangers)}"
         )
-    return [
-        (decode_image(path, image_size), label)
+    samples = [
+        (to_pixels(decode_image(path), image_size), label)
         for label, name in enumerate(classes)
         for path in _image_files(split_dir / name)
     ]
+    if not samples:
+        return empty, torch.empty(0, dtype=torch.int64)
+    pixels = torch.stack([pixels for pixels, _ in samples])
+    return pixels, torch.tensor([label for _, label in samples], dtype=torch.int64)
 
 
-def decode_image(path: Path, image_size: int) -> Image.Image:
-    """Open path as an upright RGB image, shrunk when far larger than needed.
-
-    Shrinking keeps memory bounded for big photos: with the shorter side at twice the
-    model's input size, the later resize to image_size still only ever shrinks.
-    """
+def decode_image(path: Path) -> Image.Image:
+    """Open path as an upright RGB image; ValueError when it cannot be decoded."""
     try:
         with Image.open(path) as opened:
             image = to_rgb(ImageOps.exif_transpose(opened))
             image.load()
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ValueError(f"cannot read image {path}: {exc}") from exc
-    limit = 2 * image_size
-    if min(image.size) > limit:
-        scale = limit / min(image.size)
-        size = (round(image.width * scale), round(image.height * scale))
-        image = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
     return image
 
 
@@ -117,17 +128,4 @@ def _image_files(folder: Path) -> list[Path]:
         p
         for p in folder.iterdir()
         if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()
-    )
-
-
-def _loader(dataset, batch_size, shuffle, generator=None):
-    # Images are already decoded, so worker processes would cost more (start-up, pickling
-    # PIL images) than the per-item transforms they would parallelise.
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        generator=generator,
-        num_workers=0,
-        pin_memory=torch.cuda.is_available(),
     )

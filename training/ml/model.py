@@ -84,6 +84,19 @@ def set_train_mode(model: nn.Module) -> None:
             module.eval()
 
 
+def embed_and_classify(model: nn.Module, images: torch.Tensor):
+    """Run a torchvision ResNet on a batch; returns (embeddings, logits).
+
+    embeddings are the fc layer's inputs (512 values per image for resnet18/34): what
+    the model has learnt a face looks like, used to tell known faces from unknown ones.
+    Same cost as model(images): fc is applied to the embeddings, not run separately.
+    """
+    x = model.maxpool(model.relu(model.bn1(model.conv1(images))))
+    x = model.layer4(model.layer3(model.layer2(model.layer1(x))))
+    embeddings = torch.flatten(model.avgpool(x), 1)
+    return embeddings, model.fc(embeddings)
+
+
 def pick_device() -> torch.device:
     """The device to train on: the first CUDA GPU when there is one, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -22,21 +22,26 @@ class Command(BaseCommand):
         people = sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
         if not people:
             raise CommandError(f"{directory} has no sub-folders; expected one folder per person.")
-        imported, skipped, created = 0, [], 0
+        imported, skipped, unusable, created = 0, [], [], 0
         for folder in people:
             identity, is_new = Identity.objects.get_or_create(name=folder.name)
             created += is_new
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
                 try:
                     with path.open("rb") as handle:
-                        add_face_image(
+                        image = add_face_image(
                             identity, clean_image(read_upload(handle)), original_name=path.name
                         )
                     imported += 1
+                    if not image.is_usable:
+                        unusable.append((path.relative_to(directory), image.problem))
                 except UploadError as exc:
                     skipped.append((path.relative_to(directory), str(exc)))
         for path, reason in skipped:
             self.stdout.write(f"skipped {path}: {reason}")
+        for path, reason in unusable:
+            self.stdout.write(f"imported, not used for training {path}: {reason}")
         self.stdout.write(
-            f"people={len(people)} new_people={created} imported={imported} skipped={len(skipped)}"
+            f"people={len(people)} new_people={created} imported={imported} "
+            f"skipped={len(skipped)} not_usable={len(unusable)}"
         )
