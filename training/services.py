@@ -249,8 +249,6 @@ def _configure_torch_threads():
 
 
 STRICTNESS_CHOICES = ("strict", "normal", "lenient")
-# Faces beyond this many (largest first) are not identified, to bound a request's time.
-MAX_FACES_PER_PHOTO = 32
 
 
 def identify(image, top_k=5, strictness="normal"):
@@ -271,19 +269,12 @@ def identify(image, top_k=5, strictness="normal"):
         raise NoActiveModel("No model is active yet: train one on the Training page first.")
     started = time.perf_counter()
     predictor = _predictor_for(version)
-    from .ml.faces import crop_face, detect_faces
+    from .ml.identify import identify_faces
 
-    found = detect_faces(image)[:MAX_FACES_PER_PHOTO]
-    results = predictor.identify(
-        [crop_face(image, face.box) for face in found],
-        top_k=top_k,
-        strictness=strictness,
-        threshold=settings.FACEWEB_UNKNOWN_THRESHOLD,
+    found = identify_faces(
+        predictor, image, top_k, strictness, threshold=settings.FACEWEB_UNKNOWN_THRESHOLD
     )
-    faces = [
-        _face_result(list(face.box), result, version.classes)
-        for face, result in zip(found, results, strict=True)
-    ]
+    faces = [_face_result(list(face.box), result, version.classes) for face, result in found]
     latency_ms = (time.perf_counter() - started) * 1000
     return {"model_version": version.pk, "faces": faces, "latency_ms": round(latency_ms, 1)}
 

@@ -49,7 +49,8 @@ def save_checkpoint(
     path, so readers see either the old file or the complete new one, never half of it.
     Creates the folder if needed. Tensors are copied to the CPU. Raises TypeError when
     classes, metrics, calibration or config hold anything but dicts, lists, str, int,
-    float, bool and None (anything else would make weights_only loading fail later).
+    float, bool, None and tensors (anything else would make weights_only loading fail
+    later).
     """
     payload = {
         "format_version": FORMAT_VERSION,
@@ -60,7 +61,7 @@ def save_checkpoint(
         "mean": [float(x) for x in mean],
         "std": [float(x) for x in std],
         "metrics": metrics,
-        "calibration": calibration,
+        "calibration": _to_cpu(calibration),
         "config": config,
     }
     for key in ("architecture", "classes", "metrics", "calibration", "config"):
@@ -142,13 +143,25 @@ def _check_plain(value, where: str) -> None:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _check_plain(item, f"{where}[{index}]")
+    elif isinstance(value, torch.Tensor):
+        return  # weights_only loading reads tensors; class centroids are stored as one
     elif type(value) not in _PLAIN_TYPES:
         # type() rather than isinstance: numpy.float64 is a float subclass but is not
         # loadable with weights_only=True.
         raise TypeError(
             f"{where} is a {type(value).__module__}.{type(value).__name__}; a checkpoint "
-            "holds only dicts, lists, str, int, float, bool and None"
+            "holds only dicts, lists, str, int, float, bool, None and tensors"
         )
+
+
+def _to_cpu(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {key: _to_cpu(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_to_cpu(item) for item in value]
+    return value
 
 
 def _check_format(checkpoint, path) -> None:

@@ -6,9 +6,10 @@ import torch
 from PIL import Image
 from torch import nn
 
+from training.ml.calibrate import DEFAULT_STRICTNESS, OPERATING_POINTS, unknown_scores
 from training.ml.checkpoint import CheckpointError, load_checkpoint
-from training.ml.model import build_model
-from training.ml.transforms import eval_transform, to_rgb
+from training.ml.model import build_model, embed_and_classify
+from training.ml.transforms import eval_transform
 
 
 class Predictor:
@@ -16,7 +17,10 @@ class Predictor:
 
     classes is the class list as stored in the checkpoint (output index i is classes[i]).
     temperature divides the logits before the softmax (from calibration; 1.0 = none).
-    Safe to share between threads: predict() does not change any state.
+    calibration is the dict fit() produced (see training.ml.calibrate): the score method,
+    the thresholds of the operating points and, for the "centroid" score, the centroids.
+    Safe to share between threads: predict() and identify() change no state and read
+    nothing from disk.
     """
 
     def __init__(
@@ -38,6 +42,13 @@ class Predictor:
         self.image_size = image_size
         self.temperature = float(temperature)
         self.calibration = dict(calibration or {})
+        self.score_method = self.calibration.get("method") or "softmax"
+        centroids = self.calibration.get("centroids")
+        self.centroids = None if centroids is None else centroids.float().to(self.device)
+        if self.score_method == "centroid" and self.centroids is None:
+            # A hand-made or older calibration without centroids: fall back to the score
+            # that needs nothing more than the model.
+            self.score_method = "softmax"
         self.transform = eval_transform(image_size, mean, std)
 
     @classmethod
@@ -46,8 +57,9 @@ class Predictor:
     ) -> Predictor:
         """Load a checkpoint (checksum verified when expected_sha256 is given).
 
-        Uses calibration["temperature"] when the checkpoint has one. Raises
-        CheckpointError for a bad file or weights that do not fit the architecture.
+        Uses the checkpoint's calibration (temperature, thresholds, centroids) when it has
+        one. Raises CheckpointError for a bad file or weights that do not fit the
+        architecture.
         """
         checkpoint = load_checkpoint(path, expected_sha256)
         classes = checkpoint["classes"]
@@ -74,16 +86,52 @@ class Predictor:
         Returns, per image, up to top_k (class_index, probability) pairs, most probable
         first; k is min(top_k, number of classes). No side effects.
         """
+        return [result["top_k"] for result in self.identify(images, top_k, threshold=0.0)]
+
+    def identify(
+        self,
+        images: list[Image.Image],
+        top_k: int = 5,
+        strictness: str = DEFAULT_STRICTNESS,
+        threshold: float | None = None,
+    ) -> list[dict]:
+        """Classify face crops (any PIL mode) in one batched forward pass, saying which
+        belong to nobody the model knows.
+
+        Returns per image {"top_k": [(class_index, probability), ...] most probable first,
+        "score": how much the face looks like the top-1 person (see calibrate.unknown_scores),
+        "threshold": the threshold applied or None, "accepted": whether the top-1 person
+        is named}. threshold, when given, overrides the calibrated one (an administrator's
+        setting); otherwise strictness picks one of calibrate.OPERATING_POINTS. Without a
+        calibrated threshold (no validation data) every face is accepted.
+        Raises ValueError for a bad top_k or strictness. No side effects.
+        """
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
+        if strictness not in OPERATING_POINTS:
+            raise ValueError(
+                f"strictness must be one of {', '.join(OPERATING_POINTS)}, got {strictness!r}"
+            )
         if not images:
             return []
-        batch = torch.stack([self.transform(to_rgb(image)) for image in images])
+        batch = torch.stack([self.transform(image) for image in images])
         with torch.inference_mode():
-            logits = self.model(batch.to(self.device))
+            embeddings, logits = embed_and_classify(self.model, batch.to(self.device))
             probabilities = torch.softmax(logits.float() / self.temperature, dim=1)
             values, indices = probabilities.topk(min(top_k, len(self.classes)), dim=1)
+            scores = unknown_scores(
+                logits, embeddings, self.score_method, self.temperature, self.centroids
+            )
+        if threshold is None:
+            threshold = (self.calibration.get("thresholds") or {}).get(strictness)
         return [
-            list(zip(row_indices, row_values, strict=True))
-            for row_indices, row_values in zip(indices.tolist(), values.tolist(), strict=True)
+            {
+                "top_k": list(zip(row_indices, row_values, strict=True)),
+                "score": score,
+                "threshold": threshold,
+                "accepted": threshold is None or score >= threshold,
+            }
+            for row_indices, row_values, score in zip(
+                indices.tolist(), values.tolist(), scores.tolist(), strict=True
+            )
         ]

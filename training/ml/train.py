@@ -1,19 +1,23 @@
-"""The training loop: fit() runs train_one_epoch and evaluate for each epoch."""
+"""The training loop: fit() runs train_one_epoch and evaluate for each epoch, then calibrates."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
+from training.ml.calibrate import calibrate, no_calibration
 from training.ml.config import TrainConfig
-from training.ml.data import load_data
-from training.ml.model import build_model, pick_device, set_train_mode
+from training.ml.data import InMemoryBatches, load_data
+from training.ml.model import build_model, embed_and_classify, pick_device, set_train_mode
+from training.ml.transforms import eval_batch_transform, train_transform
 
 
 @dataclass
@@ -42,6 +46,8 @@ class TrainResult:
 
     state_dict holds CPU tensors from the epoch with the best validation accuracy (ties go
     to the lower validation loss), or from the last epoch when there is no validation data.
+    calibration (see calibrate.calibrate) holds plain values and tensors only, ready for
+    save_checkpoint; its "thresholds" are None when there was no validation data.
     """
 
     state_dict: dict
@@ -51,6 +57,7 @@ class TrainResult:
     best_epoch: int
     device: str
     seconds: float
+    calibration: dict = field(default_factory=dict)
 
 
 def fit(
@@ -60,7 +67,8 @@ def fit(
     on_batch: Callable[[int, int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
-    """Train a classifier on data_dir/train/<class>/*, validating on data_dir/val/<class>/*.
+    """Train a classifier on data_dir/train/<class>/*, validating on data_dir/val/<class>/*,
+    then calibrate its "unknown" thresholds on the validation photos.
 
     Calls on_epoch(EpochStats) after each epoch and on_batch(epoch, batch_index,
     batches_per_epoch) after each batch (both count from 1). should_stop() is asked after
@@ -73,27 +81,34 @@ def fit(
     started = time.perf_counter()
     seed_everything(config.seed)
     device = pick_device()
-    train_loader, val_loader, classes = load_data(
-        data_dir, config.image_size, config.augmentation, config.batch_size, config.seed
+    train_batches, val_batches, classes = load_data(
+        data_dir, config.image_size, config.batch_size, config.seed
     )
     model = build_model(
         config.architecture, len(classes), config.pretrained, config.resolved_fine_tune_from()
-    ).to(device)
-    criterion = nn.CrossEntropyLoss()
-    optimizer = torch.optim.Adam(
-        [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate
+    )
+    # channels_last lets oneDNN (CPU) and cuDNN pick their fastest convolutions.
+    model = model.to(device, memory_format=torch.channels_last)
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    optimizer = make_optimizer(model, config)
+    scheduler = make_scheduler(optimizer, config, len(train_batches))
+    steps = _Steps(
+        train=train_transform(config.augmentation),
+        eval=eval_batch_transform(),
+        dtype=autocast_dtype(config.precision, device),
+        generator=torch.Generator().manual_seed(config.seed),
     )
     history: list[EpochStats] = []
     best = _Best()
     for epoch in range(1, config.epochs + 1):
         epoch_started = time.perf_counter()
-        report_batch = _batch_reporter(epoch, len(train_loader), on_batch, should_stop)
+        report_batch = _batch_reporter(epoch, len(train_batches), on_batch, should_stop)
         loss, train_accuracy, images_per_second = train_one_epoch(
-            model, criterion, optimizer, train_loader, device, report_batch
+            model, criterion, optimizer, train_batches, device, report_batch, steps, scheduler
         )
         val_accuracy = val_loss = None
-        if val_loader is not None:
-            val_accuracy, val_loss = evaluate(model, val_loader, device)
+        if val_batches is not None:
+            val_accuracy, val_loss = evaluate(model, val_batches, device, steps)
         stats = EpochStats(
             epoch=epoch,
             epochs=config.epochs,
@@ -107,6 +122,8 @@ def fit(
         best.consider(model, epoch, val_accuracy, val_loss)
         if on_epoch is not None:
             on_epoch(stats)
+    model.load_state_dict(best.state_dict)
+    calibration = calibrate_model(model, config, train_batches, val_batches, device, steps)
     return TrainResult(
         state_dict=best.state_dict,
         classes=classes,
@@ -115,26 +132,104 @@ def fit(
         best_epoch=best.epoch,
         device=str(device),
         seconds=time.perf_counter() - started,
+        calibration=calibration,
     )
 
 
-def train_one_epoch(model, criterion, optimizer, loader, device, after_batch=None):
-    """Run one pass over loader, updating the model's trainable parameters.
+def make_optimizer(model, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW or Adam over the trainable parameters.
 
-    after_batch(batch_index) is called after each batch (counting from 1). Returns
-    (mean loss per image, training accuracy, images per second).
+    Weight decay applies to convolution and linear weights only: decaying BatchNorm
+    scales and biases just fights the normalisation and helps nothing.
     """
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in trainable if p.ndim > 1], "weight_decay": config.weight_decay},
+        {"params": [p for p in trainable if p.ndim <= 1], "weight_decay": 0.0},
+    ]
+    optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    return optimizer_class(groups, lr=config.learning_rate)
+
+
+def make_scheduler(optimizer, config: TrainConfig, steps_per_epoch: int):
+    """The learning-rate schedule, stepped after every batch; None for a constant rate.
+
+    One-cycle warms up to config.learning_rate over the first 25% of the steps and anneals
+    to almost zero: from random weights that trains as well in a fraction of the epochs a
+    constant rate needs, and the last epochs (the usual best) see a settled model.
+    """
+    if config.schedule == "constant":
+        return None
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=config.learning_rate,
+        total_steps=config.epochs * steps_per_epoch,
+        pct_start=0.25,
+    )
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for a TrainConfig.precision on device; None means float32.
+
+    "auto" picks bfloat16 where it is native: CUDA GPUs that support it and CPUs with
+    AVX512-BF16 or AMX. Elsewhere bfloat16 is emulated and slower than float32.
+    """
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    return torch.bfloat16 if cpu_has_native_bf16() else None
+
+
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (Linux only; False when unsure)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = set(f.read().split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+@dataclass
+class _Steps:
+    """How batches are prepared and run: the transforms, autocast dtype and augmentation
+    random generator, shared by training, validation and calibration."""
+
+    train: Callable
+    eval: Callable
+    dtype: torch.dtype | None
+    generator: torch.Generator
+
+
+def train_one_epoch(
+    model, criterion, optimizer, batches, device, after_batch=None, steps=None, scheduler=None
+):
+    """Run one pass over batches, updating the model's trainable parameters.
+
+    batches yields (uint8 pixels, labels); steps.train augments and normalises them.
+    The scheduler, if any, steps after every batch. after_batch(batch_index) is called
+    after each batch (counting from 1). Returns (mean loss per image, training accuracy,
+    images per second).
+    """
+    steps = steps or _default_steps()
     set_train_mode(model)
     started = time.perf_counter()
     total_loss, correct, seen = 0.0, 0, 0
-    for batch_index, (images, labels) in enumerate(loader, start=1):
-        images = images.to(device, non_blocking=True)
+    for batch_index, (pixels, labels) in enumerate(batches, start=1):
+        images = _to_model_input(steps.train(pixels, steps.generator), device)
         labels = labels.to(device, non_blocking=True)
-        logits = model(images)
-        loss = criterion(logits, labels)
+        with _autocast(device, steps.dtype):
+            logits = model(images)
+            loss = criterion(logits.float(), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         total_loss += loss.item() * len(labels)
         correct += (logits.argmax(dim=1) == labels).sum().item()
         seen += len(labels)
@@ -144,23 +239,79 @@ def train_one_epoch(model, criterion, optimizer, loader, device, after_batch=Non
     return total_loss / seen, correct / seen, seen / seconds
 
 
-def evaluate(model, loader, device) -> tuple[float, float]:
-    """Return (accuracy, mean cross-entropy loss) of model over loader; no gradients.
+def evaluate(model, batches, device, steps=None) -> tuple[float, float]:
+    """Return (accuracy, mean cross-entropy loss) of model over batches; no gradients.
 
     Leaves the model in eval mode.
     """
+    embeddings, logits, labels = collect_outputs(model, batches, device, steps)
+    if len(labels) == 0:
+        raise ValueError("cannot evaluate on an empty set of batches")
+    accuracy = (logits.argmax(dim=1) == labels).float().mean().item()
+    return accuracy, nn.functional.cross_entropy(logits, labels).item()
+
+
+def collect_outputs(model, batches, device, steps=None, dtype="same"):
+    """Run model over batches in eval mode: (embeddings N x D, logits N x C, labels N).
+
+    Outputs are float32 CPU tensors. dtype overrides steps.dtype (None: float32).
+    """
+    steps = steps or _default_steps()
+    dtype = steps.dtype if dtype == "same" else dtype
     model.eval()
-    total_loss, correct, seen = 0.0, 0, 0
-    with torch.inference_mode():
-        for images, labels in loader:
-            images, labels = images.to(device), labels.to(device)
-            logits = model(images)
-            total_loss += nn.functional.cross_entropy(logits, labels, reduction="sum").item()
-            correct += (logits.argmax(dim=1) == labels).sum().item()
-            seen += len(labels)
-    if seen == 0:
-        raise ValueError("cannot evaluate on an empty loader")
-    return correct / seen, total_loss / seen
+    outputs = []
+    with torch.inference_mode(), _autocast(device, dtype):
+        for pixels, labels in batches:
+            embeddings, logits = embed_and_classify(
+                model, _to_model_input(steps.eval(pixels), device)
+            )
+            outputs.append((embeddings.float().cpu(), logits.float().cpu(), labels))
+    if not outputs:
+        return torch.empty(0, 0), torch.empty(0, 0), torch.empty(0, dtype=torch.int64)
+    return tuple(torch.cat(parts) for parts in zip(*outputs, strict=True))
+
+
+def calibrate_model(model, config: TrainConfig, train_batches, val_batches, device, steps):
+    """The calibration dict of a trained model (see calibrate.calibrate).
+
+    Runs in float32, as the predictor does, so that scores at identification time match
+    the scores the thresholds were chosen from. Training photos are seen unaugmented.
+    """
+    ordered_train = InMemoryBatches(
+        train_batches.pixels, train_batches.labels, train_batches.batch_size, shuffle=False
+    )
+    train_embeddings, _, train_labels = collect_outputs(
+        model, ordered_train, device, steps, dtype=None
+    )
+    num_classes = model.fc.out_features
+    if val_batches is None:
+        return no_calibration(config.unknown_score, train_embeddings, train_labels, num_classes)
+    val_embeddings, val_logits, val_labels = collect_outputs(
+        model, val_batches, device, steps, dtype=None
+    )
+    return calibrate(
+        config.unknown_score,
+        num_classes,
+        val_logits,
+        val_labels,
+        val_embeddings,
+        train_embeddings,
+        train_labels,
+    )
+
+
+def _to_model_input(images, device):
+    return images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+
+
+def _autocast(device, dtype):
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def _default_steps():
+    return _Steps(train_transform("none"), eval_batch_transform(), None, None)
 
 
 def seed_everything(seed: int) -> None:

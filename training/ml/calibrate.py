@@ -1,0 +1,178 @@
+"""Calibration: the temperature of the softmax and the "unknown" thresholds of a model.
+
+A classifier trained on N people always names one of them. To answer "unknown" for
+anyone else, each face gets a score and faces scoring under a threshold are not named.
+Two scores are offered (TrainConfig.unknown_score):
+
+- "centroid": the cosine similarity of the face's embedding (the fc layer's input) to
+  the mean embedding of the training photos of the person the classifier names. A
+  stranger may still get a confident softmax, but rarely looks like that person's photos.
+- "softmax": the largest class probability after temperature scaling.
+
+No photo of an unknown person exists when a model is trained, so thresholds are chosen
+from the known people's validation photos alone: each operating point accepts a given
+share of them, and everything scoring lower (most strangers, one hopes) is "unknown".
+
+Every function here is pure: tensors in, tensors or plain values out.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+# Share of the known people's validation faces each operating point accepts. "normal" is
+# the default; "strict" names fewer people wrongly and refuses more known ones.
+OPERATING_POINTS = {"strict": 0.80, "normal": 0.92, "lenient": 0.97}
+DEFAULT_STRICTNESS = "normal"
+# Temperatures outside this range only come from degenerate validation sets.
+_TEMPERATURE_RANGE = (0.05, 20.0)
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, steps: int = 100) -> float:
+    """The temperature T minimising the cross-entropy of softmax(logits / T) on labels.
+
+    logits: N x C, labels: N class indices. Returns 1.0 for an empty set. A T above 1
+    softens an over-confident model's probabilities, below 1 sharpens them; the class
+    ranking of each face never changes. Optimises log T, so T stays positive.
+    """
+    if len(labels) == 0:
+        return 1.0
+    logits = logits.detach().float()
+    log_t = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(logits / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    temperature = float(log_t.exp())
+    if not math.isfinite(temperature):
+        return 1.0
+    return min(max(temperature, _TEMPERATURE_RANGE[0]), _TEMPERATURE_RANGE[1])
+
+
+def class_centroids(embeddings: torch.Tensor, labels: torch.Tensor, num_classes: int):
+    """The unit-length mean direction of each class's unit-length embeddings: C x D.
+
+    embeddings: N x D from the training photos, labels: N class indices. A class with no
+    embedding gets a zero row, which is similar to nothing (cosine 0).
+    """
+    directions = F.normalize(embeddings.detach().float(), dim=1)
+    sums = torch.zeros(num_classes, directions.shape[1]).index_add_(0, labels, directions)
+    return F.normalize(sums, dim=1)
+
+
+def unknown_scores(
+    logits: torch.Tensor,
+    embeddings: torch.Tensor | None,
+    method: str,
+    temperature: float = 1.0,
+    centroids: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """How much each face looks like the person the model names for it: N floats.
+
+    "softmax": the top probability of softmax(logits / temperature), in (0, 1].
+    "centroid": cosine similarity, in [-1, 1], of each embedding to the centroid of the
+    class with the largest logit (needs embeddings and centroids). Higher means "known".
+    """
+    logits = logits.detach().float()
+    if method == "softmax":
+        return torch.softmax(logits / temperature, dim=1).amax(dim=1)
+    if method == "centroid":
+        if embeddings is None or centroids is None:
+            raise ValueError("the centroid score needs embeddings and class centroids")
+        named = centroids[logits.argmax(dim=1)]
+        return F.cosine_similarity(embeddings.detach().float(), named, dim=1)
+    raise ValueError(f"unknown score method {method!r}; known: centroid, softmax")
+
+
+def choose_thresholds(known_scores: torch.Tensor, operating_points=None) -> dict | None:
+    """Thresholds accepting at least the given share of known faces: {point: threshold}.
+
+    known_scores: the scores of the known people's validation faces. For a share a of n
+    faces the threshold is the k-th lowest score with k = floor((1 - a) * n), so at least
+    a share a of those faces scores at or above it. None when there is no score.
+    A higher share gives a lower (more lenient) threshold.
+    """
+    operating_points = OPERATING_POINTS if operating_points is None else operating_points
+    if len(known_scores) == 0:
+        return None
+    ordered = torch.sort(known_scores.detach().float()).values
+    n = len(ordered)
+    return {
+        point: float(ordered[min(int(math.floor((1 - share) * n + 1e-9)), n - 1)])
+        for point, share in operating_points.items()
+    }
+
+
+def calibrate(
+    method: str,
+    num_classes: int,
+    val_logits: torch.Tensor,
+    val_labels: torch.Tensor,
+    val_embeddings: torch.Tensor,
+    train_embeddings: torch.Tensor,
+    train_labels: torch.Tensor,
+) -> dict:
+    """The calibration stored with a model, from its outputs on train and val photos.
+
+    Returns {"method", "temperature", "thresholds": {"strict", "normal", "lenient"},
+    "known_accept": the share of known faces each point accepts by design,
+    "centroids": C x D float tensor, "val_images": int, "val_accuracy": float, "note"}.
+    Centroids come from the training photos (seen without augmentation); temperature and
+    thresholds from the validation photos, which the model did not learn from.
+    Falls back to no_calibration when there are no validation photos.
+    """
+    if len(val_labels) == 0:
+        return no_calibration(method, train_embeddings, train_labels, num_classes)
+    centroids = class_centroids(train_embeddings, train_labels, num_classes)
+    temperature = fit_temperature(val_logits, val_labels)
+    scores = unknown_scores(val_logits, val_embeddings, method, temperature, centroids)
+    correct = (val_logits.argmax(dim=1) == val_labels).float().mean()
+    note = "thresholds accept the given shares of the known people's validation photos"
+    if len(val_labels) < 20:
+        note += f"; only {len(val_labels)} validation photos, so the shares are rough"
+    return {
+        "method": method,
+        "temperature": temperature,
+        "thresholds": choose_thresholds(scores),
+        "known_accept": dict(OPERATING_POINTS),
+        "centroids": centroids,
+        "val_images": len(val_labels),
+        "val_accuracy": float(correct),
+        "note": note,
+    }
+
+
+def no_calibration(method, train_embeddings=None, train_labels=None, num_classes=None) -> dict:
+    """The calibration of a model trained without validation photos.
+
+    Nothing tells how a known face scores, so there are no thresholds: every face is given
+    its most probable name unless an administrator sets a threshold by hand. Centroids
+    are kept when training embeddings are given, so such a threshold can still be used.
+    """
+    centroids = None
+    if train_embeddings is not None and len(train_embeddings) and num_classes:
+        centroids = class_centroids(train_embeddings, train_labels, num_classes)
+    return {
+        "method": method,
+        "temperature": 1.0,
+        "thresholds": None,
+        "known_accept": None,
+        "centroids": centroids,
+        "val_images": 0,
+        "val_accuracy": None,
+        "note": "no validation photos: no unknown threshold could be calibrated; every face "
+        "is named unless a threshold is set by hand",
+    }
+
+
+def calibration_summary(calibration: dict) -> dict:
+    """The calibration without its tensors: plain JSON-able values for a database row."""
+    return {key: value for key, value in calibration.items() if not isinstance(value, torch.Tensor)}

@@ -1,0 +1,22 @@
+"""The identify path after upload validation: detect, crop, classify, threshold."""
+
+from __future__ import annotations
+
+from training.ml.faces import crop_face, detect_faces
+
+# Faces beyond this many (largest first) are not identified, to bound a request's time.
+MAX_FACES_PER_PHOTO = 32
+
+
+def identify_faces(predictor, image, top_k=5, strictness="normal", threshold=None):
+    """Find the faces in a PIL image and classify them all in one batched forward pass.
+
+    Returns [(Face, result)] largest face first, where result is Predictor.identify's dict
+    (top_k, score, threshold, accepted). Pure: reads nothing from disk.
+    """
+    faces = detect_faces(image)[:MAX_FACES_PER_PHOTO]
+    if not faces:
+        return []
+    crops = [crop_face(image, face.box) for face in faces]
+    results = predictor.identify(crops, top_k=top_k, strictness=strictness, threshold=threshold)
+    return list(zip(faces, results, strict=True))
