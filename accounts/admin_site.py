@@ -10,6 +10,4 @@ class FacewebAdminSite(AdminSite):
     def has_permission(self, request):
         # Editors and above use the admin; what each sees there is then decided by the
         # model permissions their role's group carries.
-        return request.user.is_active and (
-            request.user.is_staff or has_role(request.user, EDITOR)
-        )
+        return request.user.is_active and (request.user.is_staff or has_role(request.user, EDITOR))

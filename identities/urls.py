@@ -5,7 +5,8 @@ from . import views
 app_name = "identities"
 
 urlpatterns = [
-    path("", views.identity_list, name="list"),
+    path("", views.home, name="home"),
+    path("people/", views.identity_list, name="list"),
     path("people/<slug:slug>/", views.identity_detail, name="detail"),
     path("people/<slug:slug>/edit/", views.identity_edit, name="edit"),
     path("people/<slug:slug>/delete/", views.identity_delete, name="delete"),

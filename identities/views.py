@@ -2,12 +2,15 @@ import mimetypes
 import time
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts import audit
+from accounts.roles import ADMIN, EDITOR, VIEWER, has_role, role_required
 from training import services
 
 from .forms import IdentifyForm, IdentityForm, PhotoUploadForm
@@ -21,16 +24,28 @@ from .uploads import (
     save_jpeg,
 )
 
-# Only files under these folders are ever served, and only to logged-in users.
-MEDIA_FOLDERS = ("faces/", "thumbs/", "crops/", "predictions/")
+# Only files under these folders are ever served: enrolment photos to editors, a prediction's
+# photo to the person who asked and to admins.
+ENROLMENT_FOLDERS = ("faces/", "thumbs/", "crops/")
+PREDICTION_FOLDER = "predictions/"
 
 
+def home(request):
+    if has_role(request.user, EDITOR):
+        return redirect("identities:list")
+    if has_role(request.user, VIEWER):
+        return redirect("identities:identify")
+    raise PermissionDenied("Your account has no role yet: ask an admin to give you one.")
+
+
+@role_required(EDITOR)
 def identity_list(request):
     form = IdentityForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         identity = form.save(commit=False)
         identity.created_by = request.user
         identity.save()
+        audit.record(request.user, "identity.create", identity)
         messages.success(request, f"{identity.name} was added. Now upload a few photos.")
         return redirect(identity)
     identities = Identity.objects.annotate(
@@ -45,11 +60,14 @@ def identity_list(request):
     return render(request, "identities/list.html", {"rows": rows, "form": form})
 
 
+@role_required(EDITOR)
 def identity_detail(request, slug):
     identity = get_object_or_404(Identity, slug=slug)
     form = PhotoUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         added, refused = add_uploaded_files(identity, form.cleaned_data["photos"], request.user)
+        if added:
+            audit.record(request.user, "photo.add", identity, count=len(added))
         _report_upload(request, added, refused)
         return redirect(identity)
     images = identity.images.all()
@@ -68,20 +86,24 @@ def _report_upload(request, added, refused):
         messages.error(request, f"{name}: {reason}")
 
 
+@role_required(EDITOR)
 def identity_edit(request, slug):
     identity = get_object_or_404(Identity, slug=slug)
     form = IdentityForm(request.POST or None, instance=identity)
     if request.method == "POST" and form.is_valid():
         form.save()
+        audit.record(request.user, "identity.change", identity, fields=form.changed_data)
         messages.success(request, "Saved.")
         return redirect(identity)
     return render(request, "identities/edit.html", {"identity": identity, "form": form})
 
 
+@role_required(EDITOR)
 def identity_delete(request, slug):
     identity = get_object_or_404(Identity, slug=slug)
     if request.method == "POST":
         identity_id, name = identity.pk, identity.name
+        audit.record(request.user, "identity.delete", identity, photos=identity.images.count())
         identity.delete()
         services.note_identity_deleted(identity_id)
         messages.success(request, f"{name} and all their photos were deleted.")
@@ -89,6 +111,7 @@ def identity_delete(request, slug):
     return render(request, "identities/delete.html", {"identity": identity})
 
 
+@role_required(EDITOR)
 def choose_face_view(request, pk):
     image = get_object_or_404(FaceImage.objects.select_related("identity"), pk=pk)
     if request.method == "POST":
@@ -97,6 +120,7 @@ def choose_face_view(request, pk):
         except (UploadError, ValueError):
             messages.error(request, "Pick one of the faces in the photo.")
         else:
+            audit.record(request.user, "photo.choose_face", image)
             messages.success(request, "Thanks: this photo will be used for training.")
             return redirect(image.identity)
     faces = [_box_style(c["box"], image.width, image.height) for c in image.candidates]
@@ -115,14 +139,17 @@ def _box_style(box, width, height):
 
 
 @require_POST
+@role_required(EDITOR)
 def image_delete(request, pk):
     image = get_object_or_404(FaceImage, pk=pk)
     identity = image.identity
+    audit.record(request.user, "photo.delete", image)
     image.delete()
     messages.success(request, "The photo was deleted.")
     return redirect(identity)
 
 
+@role_required(VIEWER)
 def identify(request):
     form = IdentifyForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -155,7 +182,7 @@ def identify_upload(uploaded_file, user, strictness="normal"):
     clean = clean_image(read_upload(uploaded_file))
     result = services.identify(clean.image, strictness=strictness)
     photo_name = save_jpeg("predictions", clean.image)
-    return Prediction.objects.create(
+    prediction = Prediction.objects.create(
         photo=photo_name,
         width=clean.width,
         height=clean.height,
@@ -164,10 +191,18 @@ def identify_upload(uploaded_file, user, strictness="normal"):
         latency_ms=round((time.perf_counter() - started) * 1000, 1),
         created_by=user,
     )
+    audit.record(user, "identify", prediction, faces=len(prediction.faces))
+    return prediction
+
+
+def can_see_prediction(user, prediction):
+    return has_role(user, ADMIN) or (has_role(user, VIEWER) and prediction.created_by_id == user.pk)
 
 
 def prediction_detail(request, pk):
     prediction = get_object_or_404(Prediction, pk=pk)
+    if not can_see_prediction(request.user, prediction):
+        raise PermissionDenied("This identification belongs to someone else.")
     faces = [
         face | {"style": _box_style(face["box"], prediction.width, prediction.height)}
         for face in prediction.faces
@@ -177,8 +212,16 @@ def prediction_detail(request, pk):
 
 
 def media(request, path):
-    """Serve a stored photo to a logged-in user (login is enforced by the middleware)."""
-    if not path.startswith(MEDIA_FOLDERS) or ".." in path or not default_storage.exists(path):
+    """Serve a stored photo to someone allowed to see it (login is enforced by middleware)."""
+    if ".." in path or not path.startswith((*ENROLMENT_FOLDERS, PREDICTION_FOLDER)):
+        raise Http404("No such file.")
+    if path.startswith(PREDICTION_FOLDER):
+        prediction = Prediction.objects.filter(photo=path).first()
+        if prediction is None or not can_see_prediction(request.user, prediction):
+            raise Http404("No such file.")
+    elif not has_role(request.user, EDITOR):
+        raise PermissionDenied("Photos of people are for editors.")
+    if not default_storage.exists(path):
         raise Http404("No such file.")
     content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
     response = FileResponse(default_storage.open(path, "rb"), content_type=content_type)

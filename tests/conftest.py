@@ -17,8 +17,24 @@ def private_storage(settings, tmp_path):
 
 
 @pytest.fixture
-def member(django_user_model):
-    return django_user_model.objects.create_user("alice", password="correct horse battery")
+def make_user(django_user_model):
+    """make_user(role) -> a user holding that role (None: no role at all)."""
+    from accounts.roles import set_role
+
+    def make(role, username=None):
+        user = django_user_model.objects.create_user(
+            username or f"{role or 'outsider'}-user", password="correct horse battery"
+        )
+        set_role(user, role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def member(make_user):
+    """An editor: manages people and photos, and identifies."""
+    return make_user("editor", "alice")
 
 
 @pytest.fixture

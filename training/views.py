@@ -3,11 +3,15 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts import audit
+from accounts.roles import TRAINER, role_required
+
 from . import services
 from .forms import TrainForm
 from .models import ModelVersion, TrainingJob
 
 
+@role_required(TRAINER)
 def training_home(request):
     services.reap_stale_jobs()
     form = TrainForm(request.POST or None)
@@ -17,6 +21,7 @@ def training_home(request):
         except (services.NotEnoughData, ValueError) as exc:
             form.add_error(None, str(exc))
         else:
+            audit.record(request.user, "training.start", job)
             messages.success(request, f"Training job #{job.pk} was queued.")
             return redirect(job)
     context = {
@@ -28,12 +33,14 @@ def training_home(request):
     return render(request, "training/home.html", context)
 
 
+@role_required(TRAINER)
 def job_detail(request, pk):
     services.reap_stale_jobs()
     job = get_object_or_404(TrainingJob, pk=pk)
     return render(request, "training/job.html", {"job": job})
 
 
+@role_required(TRAINER)
 def job_status(request, pk):
     """What the job page polls while the job runs."""
     services.reap_stale_jobs()
@@ -56,16 +63,20 @@ def job_status(request, pk):
 
 
 @require_POST
+@role_required(TRAINER)
 def job_cancel(request, pk):
     job = get_object_or_404(TrainingJob, pk=pk)
     services.cancel_job(job)
+    audit.record(request.user, "training.cancel", job)
     messages.info(request, "Cancelling: the job stops after its current batch.")
     return redirect(job)
 
 
 @require_POST
+@role_required(TRAINER)
 def version_activate(request, pk):
     version = get_object_or_404(ModelVersion, pk=pk)
     services.activate_version(version)
+    audit.record(request.user, "version.activate", version)
     messages.success(request, f"Model {version} is now active.")
     return redirect("training:home")

@@ -12,8 +12,8 @@ TINY = {"epochs": 3, "image_size": 64, "batch_size": 8, "pretrained": "none"}
 
 
 @pytest.fixture
-def logged_in(page, live_server, django_user_model):
-    django_user_model.objects.create_user("alice", password="correct horse battery")
+def logged_in(page, live_server, make_user):
+    make_user("trainer", "alice")
     page.goto(live_server.url + "/")
     page.fill("#id_username", "alice")
     page.fill("#id_password", "correct horse battery")

@@ -40,7 +40,8 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, steps: int = 100
     """
     if len(labels) == 0:
         return 1.0
-    logits = logits.detach().float()
+    # Clones: outputs made under inference_mode cannot take part in autograd.
+    logits, labels = logits.detach().float().clone(), labels.detach().clone()
     log_t = torch.zeros(1, requires_grad=True)
     optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=steps, line_search_fn="strong_wolfe")
 
@@ -50,7 +51,8 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, steps: int = 100
         loss.backward()
         return loss
 
-    optimizer.step(closure)
+    with torch.enable_grad():
+        optimizer.step(closure)
     temperature = float(log_t.exp())
     if not math.isfinite(temperature):
         return 1.0

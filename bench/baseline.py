@@ -1,0 +1,177 @@
+"""The reference recipe every benchmark compares against, and the dataset split they share.
+
+The recipe is implemented plainly, exactly as DESIGN.md ("The baseline every benchmark
+compares against") defines it, so that faceweb's figures are always shown beside it,
+measured in the same run, on the same split and from the same initial weights:
+ImageFolder over whole photos, a DataLoader (batch 32, 2 workers) decoding and
+transforming every image in every epoch, resize to 224, flip, +-10 degree rotation,
+ImageNet normalisation, ResNet18 with a new fc, cross-entropy, Adam 1e-4, fp32, best
+validation accuracy kept; all layers trained from random weights, layer4 and fc from
+pretrained ones.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from torchvision import datasets, models
+from torchvision import transforms as T
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm"}
+
+
+@dataclass
+class Split:
+    """Photos per person: known people's train and val photos, held-back people's photos."""
+
+    train: dict[str, list[Path]] = field(default_factory=dict)
+    val: dict[str, list[Path]] = field(default_factory=dict)
+    unknown: dict[str, list[Path]] = field(default_factory=dict)
+
+
+def person_photos(dataset: Path, max_per_person=None, seed: int = 0) -> dict[str, list[Path]]:
+    """{person folder name: photo paths} of a folder-per-person dataset, persons sorted.
+
+    With max_per_person, a seeded random choice of that many photos per person. Persons
+    with no photo are left out.
+    """
+    people = {}
+    for person in sorted(p for p in Path(dataset).iterdir() if p.is_dir()):
+        photos = sorted(
+            p
+            for p in person.iterdir()
+            if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+        )
+        random.Random(f"{seed}:{person.name}").shuffle(photos)
+        if photos[:max_per_person]:
+            people[person.name] = photos[:max_per_person]
+    return people
+
+
+def split_dataset(
+    dataset: Path,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    max_per_person=None,
+    unknown_people: int = 0,
+    unknown_dataset: Path | None = None,
+) -> Split:
+    """Split a folder-per-person dataset deterministically (by names, seed and fractions).
+
+    unknown_people persons, chosen at random from seed, are held back entirely (their
+    photos go to Split.unknown); the photos of unknown_dataset, if given, too. Every other
+    person gives round(val_fraction * photos) photos, at least 1, to validation, and keeps
+    at least one for training.
+    """
+    people = person_photos(dataset, max_per_person, seed)
+    held_back = set(random.Random(f"{seed}:unknown").sample(sorted(people), unknown_people))
+    split = Split()
+    for person, photos in people.items():
+        if person in held_back:
+            split.unknown[person] = photos
+            continue
+        n_val = min(max(1, round(len(photos) * val_fraction)), len(photos) - 1)
+        if val_fraction == 0:
+            n_val = 0
+        split.val[person], split.train[person] = photos[:n_val], photos[n_val:]
+    if unknown_dataset is not None:
+        for person, photos in person_photos(unknown_dataset, max_per_person, seed).items():
+            split.unknown[f"unknown:{person}"] = photos
+    return split
+
+
+def link_split(split: Split, out: Path) -> Path:
+    """Symlink the known photos into out/train/<person>/ and out/val/<person>/; returns out."""
+    for name, part in (("train", split.train), ("val", split.val)):
+        for person, photos in part.items():
+            folder = out / name / person
+            folder.mkdir(parents=True, exist_ok=True)
+            for photo in photos:
+                (folder / photo.name).symlink_to(photo.resolve())
+    return out
+
+
+@dataclass
+class BaselineResult:
+    best_val_accuracy: float
+    best_epoch: int
+    seconds: float
+    images_per_second: float
+
+
+def train_reference_recipe(
+    data_dir: Path, epochs: int = 20, seed: int = 0, pretrained: bool = False, on_epoch=None
+) -> BaselineResult:
+    """Train the reference recipe on data_dir/train, validating on data_dir/val.
+
+    Seeds torch with seed right before building the model, as fit() does, so that both
+    start from the same random weights. on_epoch(epoch, loss, val_accuracy, seconds) is
+    called after each epoch. Returns the best validation accuracy and timings.
+    """
+    started = time.perf_counter()
+    train_tf = T.Compose(
+        [
+            T.Resize((224, 224)),
+            T.RandomHorizontalFlip(),
+            T.RandomRotation(10),
+            T.ToTensor(),
+            T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+    val_tf = T.Compose(
+        [T.Resize((224, 224)), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    )
+    train_set = datasets.ImageFolder(data_dir / "train", train_tf)
+    val_set = datasets.ImageFolder(data_dir / "val", val_tf)
+    train_loader = DataLoader(train_set, batch_size=32, shuffle=True, num_workers=2)
+    val_loader = DataLoader(val_set, batch_size=32, shuffle=False, num_workers=2)
+
+    torch.manual_seed(seed)
+    weights = models.ResNet18_Weights.IMAGENET1K_V1 if pretrained else None
+    model = models.resnet18(weights=weights)
+    model.fc = nn.Linear(model.fc.in_features, len(train_set.classes))
+    if pretrained:
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad = name.startswith(("layer4.", "fc."))
+    criterion = nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+    best_accuracy, best_epoch, train_seconds, trained = -1.0, 0, 0.0, 0
+    for epoch in range(1, epochs + 1):
+        epoch_started = time.perf_counter()
+        model.train()
+        total_loss = 0.0
+        for images, labels in train_loader:
+            optimizer.zero_grad()
+            loss = criterion(model(images), labels)
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item() * len(labels)
+            trained += len(labels)
+        train_seconds += time.perf_counter() - epoch_started
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for images, labels in val_loader:
+                correct += (model(images).argmax(1) == labels).sum().item()
+        accuracy = correct / len(val_set)
+        if accuracy > best_accuracy:
+            best_accuracy, best_epoch = accuracy, epoch
+        if on_epoch is not None:
+            on_epoch(
+                epoch, total_loss / len(train_set), accuracy, time.perf_counter() - epoch_started
+            )
+    return BaselineResult(
+        best_val_accuracy=best_accuracy,
+        best_epoch=best_epoch,
+        seconds=time.perf_counter() - started,
+        images_per_second=trained / train_seconds,
+    )
