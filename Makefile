@@ -21,6 +21,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
+	PY=$(PY) scripts/check-deploy
 
 test-sqlite: install
 	scripts/install-test-deps

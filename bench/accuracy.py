@@ -201,7 +201,12 @@ def compare_score_methods(predictor, split, cropper, classes, val, unknown) -> d
     methods = {}
     for method in UNKNOWN_SCORES:
         calibration = cal.calibrate(method, len(classes), val_l, val_y, val_e, train_e, train_y)
-        args = (method, calibration["temperature"], calibration["centroids"])
+        args = (
+            method,
+            calibration["temperature"],
+            calibration["centroids"],
+            calibration["embedding_centre"],
+        )
         known_scores = cal.unknown_scores(val_l, val_e, *args)
         unknown_scores = cal.unknown_scores(unknown_l, unknown_e, *args)
         methods[method] = {

@@ -3,13 +3,14 @@
     python bench/train_speed.py --dataset ../shared/datasets/lfw_dev --epochs 2
 
 Splits each person's photos deterministically into train/ and val/ (symlinks in a temp
-folder), runs training.ml.train.fit and prints one line per epoch and a summary line.
+folder, the split of bench/baseline.py), runs training.ml.train.fit on the whole photos
+and prints one line per epoch and a summary line. bench/accuracy.py measures accuracy on
+face crops, as the app trains.
 """
 
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import tempfile
 from pathlib import Path
@@ -17,8 +18,8 @@ from pathlib import Path
 # Runnable as a plain script from the repository root.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.baseline import link_split, split_dataset  # noqa: E402
 from training.ml.config import TrainConfig  # noqa: E402
-from training.ml.data import IMAGE_EXTENSIONS  # noqa: E402
 from training.ml.train import EpochStats, fit  # noqa: E402
 
 
@@ -35,30 +36,13 @@ def parse_args(argv=None):
     parser.add_argument("--image-size", type=int, default=TrainConfig.image_size)
     parser.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate)
     parser.add_argument("--augmentation", default=TrainConfig.augmentation)
+    parser.add_argument("--precision", default=TrainConfig.precision, help="auto, bf16, fp32")
+    parser.add_argument("--optimizer", default=TrainConfig.optimizer)
+    parser.add_argument("--schedule", default=TrainConfig.schedule)
     args = parser.parse_args(argv)
     if not 0 <= args.val_fraction < 1:
         parser.error("--val-fraction must be in [0, 1)")
     return args
-
-
-def split_dataset(dataset: Path, out: Path, val_fraction: float, seed: int, max_per_person):
-    """Symlink each person's photos into out/train/<person>/ and out/val/<person>/.
-
-    The split depends only on the file names, seed and fractions. A person keeps at least
-    one training photo; persons with no photo are skipped.
-    """
-    for person in sorted(p for p in dataset.iterdir() if p.is_dir()):
-        photos = sorted(p for p in person.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-        random.Random(f"{seed}:{person.name}").shuffle(photos)
-        photos = photos[:max_per_person]
-        if not photos:
-            continue
-        n_val = min(round(len(photos) * val_fraction), len(photos) - 1)
-        for split, chosen in (("val", photos[:n_val]), ("train", photos[n_val:])):
-            folder = out / split / person.name
-            folder.mkdir(parents=True, exist_ok=True)
-            for photo in chosen:
-                (folder / photo.name).symlink_to(photo.resolve())
 
 
 def print_epoch(stats: EpochStats) -> None:
@@ -83,10 +67,13 @@ def main(argv=None) -> None:
         augmentation=args.augmentation,
         seed=args.seed,
         pretrained=args.pretrained,
+        precision=args.precision,
+        optimizer=args.optimizer,
+        schedule=args.schedule,
     )
     with tempfile.TemporaryDirectory(prefix="faceweb-bench-") as tmp:
-        split_dataset(args.dataset, Path(tmp), args.val_fraction, args.seed, args.max_per_person)
-        result = fit(tmp, config, on_epoch=print_epoch)
+        split = split_dataset(args.dataset, args.val_fraction, args.seed, args.max_per_person)
+        result = fit(link_split(split, Path(tmp)), config, on_epoch=print_epoch)
     best = "n/a" if result.best_val_accuracy is None else f"{result.best_val_accuracy:.4f}"
     mean_speed = sum(s.images_per_second for s in result.history) / len(result.history)
     print(f"best_val_acc={best} mean_images_per_s={mean_speed:.1f}")

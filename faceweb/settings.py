@@ -4,8 +4,9 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_float, env_int, env_list, env_str
+from .env import env_bool, env_choice, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("FACEWEB_DATA_DIR", str(BASE_DIR / "data"))).resolve()
@@ -113,8 +114,23 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # identities.views.media, which checks the user.
 MEDIA_ROOT = Path(env_str("FACEWEB_MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"
+# "local" keeps photos and models under MEDIA_ROOT; "s3" puts them in an S3-compatible
+# bucket, so that web and workers on several hosts see the same files.
+FACEWEB_STORAGE = env_choice("FACEWEB_STORAGE", "local", ["local", "s3"])
+_s3_options = {
+    "bucket_name": env_str("FACEWEB_S3_BUCKET"),
+    "endpoint_url": env_str("FACEWEB_S3_ENDPOINT_URL") or None,
+    "region_name": env_str("FACEWEB_S3_REGION") or None,
+    "access_key": env_str("FACEWEB_S3_ACCESS_KEY_ID") or None,
+    "secret_key": env_str("FACEWEB_S3_SECRET_ACCESS_KEY") or None,
+    "default_acl": "private",
+    "querystring_auth": True,
+    "file_overwrite": False,
+}
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    if FACEWEB_STORAGE == "local"
+    else {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": _s3_options},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
         if not DEBUG
@@ -127,11 +143,19 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_TLS_PROXY") else None
-)
-SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# One switch for a deployment served over HTTPS (usually behind a TLS-terminating proxy):
+# secure cookies, HSTS, redirects to https, and trust in the proxy's X-Forwarded-Proto.
+FACEWEB_HTTPS = env_bool("FACEWEB_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = FACEWEB_HTTPS
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", FACEWEB_HTTPS)
+# Probes come over plain HTTP from inside the deployment.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000 if FACEWEB_HTTPS else 0)
+# Only the deployer knows whether every subdomain is HTTPS too; the documented production
+# environment turns both on.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if FACEWEB_HTTPS else None
 
 LOGGING = {
     "version": 1,
@@ -189,6 +213,24 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"training.tasks.run_training_job": {"queue": "training"}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Scheduled retraining (run `celery -A faceweb beat`): a crontab "minute hour day month
+# weekday", e.g. "0 3 * * *"; empty turns it off. It only trains when the photos changed.
+FACEWEB_RETRAIN_SCHEDULE = env_str("FACEWEB_RETRAIN_SCHEDULE", "")
+CELERY_BEAT_SCHEDULE = {}
+if FACEWEB_RETRAIN_SCHEDULE:
+    from celery.schedules import crontab
+
+    try:
+        _minute, _hour, _day, _month, _weekday = FACEWEB_RETRAIN_SCHEDULE.split()
+    except ValueError:
+        raise ImproperlyConfigured(
+            "FACEWEB_RETRAIN_SCHEDULE must be five crontab fields, e.g. '0 3 * * *'"
+        ) from None
+    CELERY_BEAT_SCHEDULE["retrain-if-data-changed"] = {
+        "task": "training.tasks.retrain_if_data_changed",
+        "schedule": crontab(_minute, _hour, _day, _month, _weekday),
+    }
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TASK_ANNOTATIONS = {
     "training.tasks.run_training_job": {
         "soft_time_limit": FACEWEB_TRAINING_SOFT_TIME_LIMIT,

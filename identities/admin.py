@@ -5,6 +5,7 @@ from django.utils.html import format_html
 from training import services
 
 from .models import FaceImage, Identity, Prediction
+from .templatetags.faceweb import private_url
 
 
 def thumbnail_tag(file, size=64):
@@ -12,7 +13,7 @@ def thumbnail_tag(file, size=64):
         return "—"
     return format_html(
         '<img src="{}" width="{}" height="{}" style="object-fit:cover;border-radius:4px" alt="">',
-        file.url,
+        private_url(file),
         size,
         size,
     )

@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from accounts.roles import ROLES
 from identities.models import Identity, Prediction
+from identities.templatetags.faceweb import private_url
 from identities.uploads import add_face_image, clean_image
 from tests.images import jpeg_bytes
 from training.models import ModelVersion, TrainingJob
@@ -34,8 +35,8 @@ def pages(t):
         ("get", reverse("identities:delete", args=[t["ada"].slug]), "editor"),
         ("get", reverse("identities:choose_face", args=[t["image"].pk]), "editor"),
         ("post", reverse("identities:image_delete", args=[t["image"].pk]), "editor"),
-        ("get", t["image"].image.url, "editor"),
-        ("get", t["image"].face_crop.url, "editor"),
+        ("get", private_url(t["image"].image), "editor"),
+        ("get", private_url(t["image"].face_crop), "editor"),
         ("get", reverse("identities:identify"), "viewer"),
         ("get", reverse("training:home"), "trainer"),
         ("get", reverse("training:job", args=[t["job"].pk]), "trainer"),
@@ -100,5 +101,5 @@ def test_a_prediction_and_its_photo_are_for_the_one_who_asked_and_admins(client,
     for user, allowed in ((owner, True), (admin, True), (other, False)):
         client.force_login(user)
         page = client.get(prediction.get_absolute_url()).status_code
-        photo = client.get(prediction.photo.url).status_code
+        photo = client.get(private_url(prediction.photo)).status_code
         assert (page, photo) == ((200, 200) if allowed else (403, 404)), user

@@ -3,8 +3,11 @@
 torch is imported lazily here, so a web process that only lists identities never loads it.
 """
 
+import shutil
+import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -29,6 +32,7 @@ __all__ = [
     "identify",
     "note_identity_deleted",
     "reap_stale_jobs",
+    "retrain_if_data_changed",
     "start_training",
     "training_readiness",
 ]
@@ -86,6 +90,27 @@ def start_training(user=None, trigger=TrainingJob.Trigger.BUTTON, **params):
     job = TrainingJob.objects.create(params=params, created_by=user, trigger=trigger)
     transaction.on_commit(lambda: _enqueue(job.pk))
     return job
+
+
+def retrain_if_data_changed():
+    """Start a job when the training data differs from what the active model learnt.
+
+    A cheap no-op (one dataset plan, no files read) when nothing changed, when there is not
+    enough data, or when a job is already queued or running. Returns the job or None.
+    """
+    busy = TrainingJob.objects.filter(
+        status__in=[TrainingJob.Status.QUEUED, TrainingJob.Status.RUNNING]
+    )
+    if busy.exists():
+        return None
+    try:
+        plan = plan_dataset(settings.FACEWEB_VAL_FRACTION, settings.FACEWEB_SPLIT_SEED)
+    except NotEnoughData:
+        return None
+    current = active_version()
+    if current is not None and current.dataset_hash == plan.dataset_hash:
+        return None
+    return start_training(trigger=TrainingJob.Trigger.SCHEDULE)
 
 
 def _enqueue(job_id):
@@ -215,8 +240,8 @@ def _load_predictor(version):
 
     _configure_torch_threads()
     try:
-        with version.artifact.open("rb") as artifact:
-            return Predictor.from_checkpoint(_local_path(artifact), expected_sha256=version.sha256)
+        with version.artifact.open("rb") as artifact, _local_copy(artifact) as path:
+            return Predictor.from_checkpoint(path, expected_sha256=version.sha256)
     except (CheckpointError, OSError) as exc:
         raise ModelUnavailable(
             f"Model {version} cannot be used ({exc}). Activate another version or train again."
@@ -229,16 +254,21 @@ def clear_model_cache():
         _loaded.update(version_id=None, sha256=None, predictor=None)
 
 
-def _local_path(artifact):
-    # Local storage has a path; remote storages (S3) are copied to a temporary file.
+@contextmanager
+def _local_copy(artifact):
+    """A filesystem path for a stored file: its own on local storage, else a temporary copy
+    (object storage) that is removed afterwards."""
     try:
-        return artifact.path
+        path = artifact.path
     except (AttributeError, NotImplementedError):
-        import tempfile
-
-        with tempfile.NamedTemporaryFile(suffix=".pt", delete=False) as handle:
-            handle.write(artifact.read())
-        return handle.name
+        path = None
+    if path:
+        yield path
+        return
+    with tempfile.NamedTemporaryFile(suffix=".pt") as handle:
+        shutil.copyfileobj(artifact, handle)
+        handle.flush()
+        yield handle.name
 
 
 def _configure_torch_threads():

@@ -15,6 +15,16 @@ def run_training_job(self, job_id):
     return run_job(job_id, worker=self.request.hostname or "")
 
 
+@shared_task
+def retrain_if_data_changed():
+    """Beat's scheduled retraining: starts a job only when the photos changed."""
+    from . import services
+
+    services.reap_stale_jobs()
+    job = services.retrain_if_data_changed()
+    return job.pk if job else None
+
+
 @worker_ready.connect
 def fail_jobs_left_running_by_this_worker(sender=None, **kwargs):
     # A worker that is just starting runs nothing yet: a job still shown as running under

@@ -2,6 +2,7 @@ import pytest
 from django.urls import reverse
 
 from identities.models import FaceImage, Identity
+from identities.templatetags.faceweb import private_url
 from identities.uploads import add_face_image, clean_image
 from tests.conftest import stored_files
 from tests.images import encode, group_photo, jpeg_bytes
@@ -45,7 +46,7 @@ def test_several_photos_upload_at_once_and_show_as_thumbnails(member_client, ada
     assert "3 photo(s) added." in response.content.decode()
     assert ada.images.count() == 3
     for image in ada.images.all():
-        assert image.thumbnail.url in response.content.decode()
+        assert private_url(image.thumbnail) in response.content.decode()
 
 
 def test_a_bad_file_among_good_ones_is_reported_and_the_rest_kept(member_client, ada, upload):
@@ -65,9 +66,9 @@ def test_a_rejected_upload_stores_no_row_and_no_file(member_client, ada, upload,
 
 def test_media_is_served_to_members_only(client, member, ada):
     image = add_face_image(ada, clean_image(jpeg_bytes()))
-    assert client.get(image.image.url).status_code == 302
+    assert client.get(private_url(image.image)).status_code == 302
     client.force_login(member)
-    response = client.get(image.image.url)
+    response = client.get(private_url(image.image))
     assert response.status_code == 200
     assert response["Content-Type"] == "image/jpeg"
 

@@ -9,12 +9,25 @@ def test_its_defaults_follow_the_recipe():
     config = TrainConfig()
 
     assert config.architecture == "resnet18"
-    assert (config.epochs, config.batch_size, config.image_size) == (15, 32, 224)
+    assert (config.epochs, config.batch_size, config.image_size) == (40, 32, 112)
+    assert (config.optimizer, config.schedule, config.augmentation) == (
+        "adamw",
+        "onecycle",
+        "strong",
+    )
     assert config.pretrained == "imagenet"
 
 
 def test_it_round_trips_through_json():
-    config = TrainConfig(epochs=3, learning_rate=1e-3, fine_tune_from="layer3", seed=7)
+    config = TrainConfig(
+        epochs=3,
+        learning_rate=1e-3,
+        fine_tune_from="layer3",
+        seed=7,
+        schedule="constant",
+        precision="fp32",
+        weight_decay=0.01,
+    )
 
     assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
@@ -44,6 +57,13 @@ def test_it_names_unknown_keys():
         ({"learning_rate": "fast"}, "learning_rate must be a number"),
         ({"seed": -1}, "seed must be between"),
         ({"pretrained": ""}, "pretrained must be"),
+        ({"optimizer": "sgd"}, "optimizer must be one of"),
+        ({"schedule": "cosine"}, "schedule must be one of"),
+        ({"precision": "fp16"}, "precision must be one of"),
+        ({"unknown_score": "distance"}, "unknown_score must be one of"),
+        ({"weight_decay": -0.1}, "weight_decay must be between"),
+        ({"label_smoothing": 0.9}, "label_smoothing must be between"),
+        ({"label_smoothing": "some"}, "label_smoothing must be a number"),
     ],
 )
 def test_it_refuses_invalid_values_with_a_clear_message(values, message):

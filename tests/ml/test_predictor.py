@@ -4,7 +4,7 @@ from PIL import Image
 
 from training.ml.checkpoint import CheckpointError, save_checkpoint
 from training.ml.config import IMAGENET_MEAN, IMAGENET_STD
-from training.ml.model import build_model
+from training.ml.model import build_model, embed_and_classify
 from training.ml.predictor import Predictor
 
 CLASSES = [{"id": 1, "name": "Ada"}, {"id": 2, "name": "Grace"}, {"id": 3, "name": "Linus"}]
@@ -109,3 +109,96 @@ def test_it_refuses_a_checkpoint_whose_weights_do_not_fit(model, tmp_path):
 
     with pytest.raises(CheckpointError, match="does not hold a usable model"):
         Predictor.from_checkpoint(tmp_path / "model.pt")
+
+
+def calibrated(model, threshold_scale=1.0):
+    """A centroid calibration whose class centroids are the embeddings of images()[0]."""
+    predictor = Predictor(model, CLASSES, 64, IMAGENET_MEAN, IMAGENET_STD)
+    batch = torch.stack([predictor.transform(image) for image in images()[:1]])
+    with torch.inference_mode():
+        embedding, _ = embed_and_classify(predictor.model, batch)
+    return {
+        "method": "centroid",
+        "temperature": 1.0,
+        "thresholds": {"strict": 0.999, "normal": 0.99, "lenient": 0.9},
+        "centroids": torch.nn.functional.normalize(embedding.repeat(len(CLASSES), 1), dim=1),
+    }
+
+
+def far_away_image():
+    return Image.effect_noise((64, 64), 120).convert("RGB")
+
+
+def test_identify_marks_a_far_away_face_unknown_at_a_high_threshold(model):
+    predictor = Predictor(
+        model, CLASSES, 64, IMAGENET_MEAN, IMAGENET_STD, calibration=calibrated(model)
+    )
+
+    near, far = predictor.identify([images()[0], far_away_image()], strictness="strict")
+
+    assert near["accepted"] and near["score"] == pytest.approx(1.0, abs=1e-4)
+    assert not far["accepted"] and far["score"] < near["score"]
+    assert far["threshold"] == 0.999
+
+
+def test_identify_accepts_every_face_at_threshold_zero(model):
+    predictor = Predictor(
+        model, CLASSES, 64, IMAGENET_MEAN, IMAGENET_STD, calibration=calibrated(model)
+    )
+
+    results = predictor.identify([far_away_image()], threshold=0.0)
+
+    assert results[0]["accepted"] and results[0]["threshold"] == 0.0
+
+
+def test_identify_returns_the_same_top_k_as_predict(model):
+    predictor = Predictor(
+        model, CLASSES, 64, IMAGENET_MEAN, IMAGENET_STD, calibration=calibrated(model)
+    )
+
+    results = predictor.identify(images(), top_k=2)
+
+    assert [r["top_k"] for r in results] == predictor.predict(images(), top_k=2)
+
+
+def test_identify_runs_one_forward_pass_for_several_images(model):
+    batch_sizes = []
+    model.register_forward_hook(lambda module, args, output: batch_sizes.append(len(args[0])))
+    model.fc.register_forward_hook(lambda module, args, output: batch_sizes.append(len(args[0])))
+    predictor = Predictor(
+        model, CLASSES, 64, IMAGENET_MEAN, IMAGENET_STD, calibration=calibrated(model)
+    )
+
+    predictor.identify(images())
+
+    assert batch_sizes == [4]
+
+
+def test_identify_accepts_everything_without_calibrated_thresholds(model):
+    calibration = calibrated(model) | {"thresholds": None}
+    predictor = Predictor(model, CLASSES, 64, IMAGENET_MEAN, IMAGENET_STD, calibration=calibration)
+
+    results = predictor.identify([far_away_image()])
+
+    assert results[0]["accepted"] and results[0]["threshold"] is None
+
+
+def test_identify_refuses_an_unknown_strictness(model):
+    predictor = Predictor(model, CLASSES, 64, IMAGENET_MEAN, IMAGENET_STD)
+
+    with pytest.raises(ValueError, match="strictness must be one of"):
+        predictor.identify(images(), strictness="paranoid")
+
+
+def test_calibration_survives_a_checkpoint_round_trip(model, tmp_path):
+    calibration = calibrated(model)
+    save(model, tmp_path / "model.pt", calibration=calibration)
+    in_memory = Predictor(model, CLASSES, 64, IMAGENET_MEAN, IMAGENET_STD, calibration=calibration)
+
+    loaded = Predictor.from_checkpoint(tmp_path / "model.pt")
+
+    assert loaded.calibration["thresholds"] == calibration["thresholds"]
+    assert torch.equal(loaded.centroids, calibration["centroids"])
+    assert loaded.identify([far_away_image()], strictness="strict") == in_memory.identify(
+        [far_away_image()], strictness="strict"
+    )

@@ -3,7 +3,14 @@ import pytest
 import torch
 from PIL import Image
 
-from training.ml.transforms import eval_transform, to_rgb, train_transform
+from training.ml.config import IMAGENET_MEAN, IMAGENET_STD
+from training.ml.transforms import (
+    eval_batch_transform,
+    eval_transform,
+    to_pixels,
+    to_rgb,
+    train_transform,
+)
 
 
 def pixel(img, xy=(0, 0)):
@@ -85,15 +92,47 @@ def test_eval_transform_makes_a_normalised_square_tensor():
     assert tensor.abs().max() < 0.01
 
 
-@pytest.mark.parametrize("augmentation", ["none", "light"])
-def test_train_transform_makes_tensors_of_the_model_input_size(augmentation):
-    torch.manual_seed(0)
+def pixels_batch(n=4, size=64):
+    generator = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=generator)
 
-    tensor = train_transform(64, augmentation)(Image.new("RGB", (80, 90), "white"))
 
-    assert tensor.shape == (3, 64, 64)
+@pytest.mark.parametrize("augmentation", ["none", "light", "strong"])
+def test_train_transform_keeps_the_batch_shape_and_the_pixel_range(augmentation):
+    batch = train_transform(augmentation)(pixels_batch(), torch.Generator().manual_seed(1))
+
+    assert batch.shape == (4, 3, 64, 64) and batch.dtype == torch.float32
+    lowest = (0 - max(IMAGENET_MEAN)) / min(IMAGENET_STD)
+    highest = (1 - min(IMAGENET_MEAN)) / min(IMAGENET_STD)
+    assert lowest - 1e-4 <= batch.min() and batch.max() <= highest + 1e-4
+
+
+def test_train_transform_is_reproducible_with_the_same_generator():
+    transform = train_transform("strong")
+
+    first = transform(pixels_batch(), torch.Generator().manual_seed(3))
+    second = transform(pixels_batch(), torch.Generator().manual_seed(3))
+
+    assert torch.equal(first, second)
+
+
+def test_train_transform_without_augmentation_equals_the_eval_transforms():
+    pixels = pixels_batch(n=1)
+    image = Image.fromarray(pixels[0].permute(1, 2, 0).numpy())
+
+    from_batch = train_transform("none")(pixels)[0]
+
+    assert torch.allclose(from_batch, eval_batch_transform()(pixels)[0])
+    assert torch.allclose(from_batch, eval_transform(64)(image), atol=1e-6)
+
+
+def test_to_pixels_resizes_any_image_to_a_uint8_square():
+    pixels = to_pixels(Image.new("L", (100, 50), 77), 64)
+
+    assert pixels.shape == (3, 64, 64) and pixels.dtype == torch.uint8
+    assert int(pixels.min()) == int(pixels.max()) == 77
 
 
 def test_train_transform_refuses_an_unknown_augmentation():
     with pytest.raises(ValueError, match="augmentation"):
-        train_transform(64, "heavy")
+        train_transform("heavy")

@@ -171,3 +171,18 @@ def test_a_tampered_checkpoint_is_refused_and_nothing_is_identified(enrolled):
 def test_an_unknown_training_parameter_is_refused():
     with pytest.raises(ValueError, match="Unknown training parameter"):
         services.default_params(epochz=3)
+
+
+def test_scheduled_retraining_only_starts_a_job_when_the_photos_changed(enrolled):
+    from identities.uploads import add_face_image, clean_image
+    from tests.images import jpeg_bytes
+
+    people = enrolled()
+    first = services.retrain_if_data_changed()
+    assert first.trigger == TrainingJob.Trigger.SCHEDULE
+    assert services.retrain_if_data_changed() is None  # one is already queued
+    TrainingJob.objects.filter(pk=first.pk).update(params=first.params | TINY)
+    run_job(first.pk)
+    assert services.retrain_if_data_changed() is None  # nothing changed since
+    add_face_image(people[0], clean_image(jpeg_bytes(0, 40)))
+    assert services.retrain_if_data_changed() is not None

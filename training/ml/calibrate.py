@@ -53,19 +53,32 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, steps: int = 100
 
     with torch.enable_grad():
         optimizer.step(closure)
-    temperature = float(log_t.exp())
+    temperature = float(log_t.detach().exp())
     if not math.isfinite(temperature):
         return 1.0
     return min(max(temperature, _TEMPERATURE_RANGE[0]), _TEMPERATURE_RANGE[1])
 
 
-def class_centroids(embeddings: torch.Tensor, labels: torch.Tensor, num_classes: int):
-    """The unit-length mean direction of each class's unit-length embeddings: C x D.
+def embedding_centre(embeddings: torch.Tensor) -> torch.Tensor:
+    """The mean of the training embeddings (D values), subtracted before any cosine.
 
-    embeddings: N x D from the training photos, labels: N class indices. A class with no
+    The embeddings come after a ReLU, so they all lie in the positive orthant and every
+    pair has a cosine close to 1; measured from their common centre, faces of different
+    people point in different directions.
+    """
+    return embeddings.detach().float().mean(dim=0)
+
+
+def class_centroids(
+    embeddings: torch.Tensor, labels: torch.Tensor, num_classes: int, centre=None
+) -> torch.Tensor:
+    """The unit-length mean direction of each class's embeddings: C x D.
+
+    embeddings: N x D from the training photos, labels: N class indices; centre (D
+    values, see embedding_centre) is subtracted first when given. A class with no
     embedding gets a zero row, which is similar to nothing (cosine 0).
     """
-    directions = F.normalize(embeddings.detach().float(), dim=1)
+    directions = _directions(embeddings, centre)
     sums = torch.zeros(num_classes, directions.shape[1]).index_add_(0, labels, directions)
     return F.normalize(sums, dim=1)
 
@@ -76,12 +89,14 @@ def unknown_scores(
     method: str,
     temperature: float = 1.0,
     centroids: torch.Tensor | None = None,
+    centre: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """How much each face looks like the person the model names for it: N floats.
 
     "softmax": the top probability of softmax(logits / temperature), in (0, 1].
-    "centroid": cosine similarity, in [-1, 1], of each embedding to the centroid of the
-    class with the largest logit (needs embeddings and centroids). Higher means "known".
+    "centroid": cosine similarity, in [-1, 1], of each embedding (less centre, when given)
+    to the centroid of the class with the largest logit (needs embeddings and centroids,
+    made with the same centre). Higher means "known".
     """
     logits = logits.detach().float()
     if method == "softmax":
@@ -90,7 +105,7 @@ def unknown_scores(
         if embeddings is None or centroids is None:
             raise ValueError("the centroid score needs embeddings and class centroids")
         named = centroids[logits.argmax(dim=1)]
-        return F.cosine_similarity(embeddings.detach().float(), named, dim=1)
+        return (_directions(embeddings, centre) * named).sum(dim=1)
     raise ValueError(f"unknown score method {method!r}; known: centroid, softmax")
 
 
@@ -126,16 +141,18 @@ def calibrate(
 
     Returns {"method", "temperature", "thresholds": {"strict", "normal", "lenient"},
     "known_accept": the share of known faces each point accepts by design,
-    "centroids": C x D float tensor, "val_images": int, "val_accuracy": float, "note"}.
+    "centroids": C x D float tensor, "embedding_centre": D float tensor, "val_images": int,
+    "val_accuracy": float, "note"}.
     Centroids come from the training photos (seen without augmentation); temperature and
     thresholds from the validation photos, which the model did not learn from.
     Falls back to no_calibration when there are no validation photos.
     """
     if len(val_labels) == 0:
         return no_calibration(method, train_embeddings, train_labels, num_classes)
-    centroids = class_centroids(train_embeddings, train_labels, num_classes)
+    centre = embedding_centre(train_embeddings)
+    centroids = class_centroids(train_embeddings, train_labels, num_classes, centre)
     temperature = fit_temperature(val_logits, val_labels)
-    scores = unknown_scores(val_logits, val_embeddings, method, temperature, centroids)
+    scores = unknown_scores(val_logits, val_embeddings, method, temperature, centroids, centre)
     correct = (val_logits.argmax(dim=1) == val_labels).float().mean()
     note = "thresholds accept the given shares of the known people's validation photos"
     if len(val_labels) < 20:
@@ -146,6 +163,7 @@ def calibrate(
         "thresholds": choose_thresholds(scores),
         "known_accept": dict(OPERATING_POINTS),
         "centroids": centroids,
+        "embedding_centre": centre,
         "val_images": len(val_labels),
         "val_accuracy": float(correct),
         "note": note,
@@ -159,20 +177,29 @@ def no_calibration(method, train_embeddings=None, train_labels=None, num_classes
     its most probable name unless an administrator sets a threshold by hand. Centroids
     are kept when training embeddings are given, so such a threshold can still be used.
     """
-    centroids = None
+    centroids = centre = None
     if train_embeddings is not None and len(train_embeddings) and num_classes:
-        centroids = class_centroids(train_embeddings, train_labels, num_classes)
+        centre = embedding_centre(train_embeddings)
+        centroids = class_centroids(train_embeddings, train_labels, num_classes, centre)
     return {
         "method": method,
         "temperature": 1.0,
         "thresholds": None,
         "known_accept": None,
         "centroids": centroids,
+        "embedding_centre": centre,
         "val_images": 0,
         "val_accuracy": None,
         "note": "no validation photos: no unknown threshold could be calibrated; every face "
         "is named unless a threshold is set by hand",
     }
+
+
+def _directions(embeddings, centre):
+    embeddings = embeddings.detach().float()
+    if centre is not None:
+        embeddings = embeddings - centre
+    return F.normalize(embeddings, dim=1)
 
 
 def calibration_summary(calibration: dict) -> dict:

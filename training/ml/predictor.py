@@ -45,6 +45,8 @@ class Predictor:
         self.score_method = self.calibration.get("method") or "softmax"
         centroids = self.calibration.get("centroids")
         self.centroids = None if centroids is None else centroids.float().to(self.device)
+        centre = self.calibration.get("embedding_centre")
+        self.embedding_centre = None if centre is None else centre.float().to(self.device)
         if self.score_method == "centroid" and self.centroids is None:
             # A hand-made or older calibration without centroids: fall back to the score
             # that needs nothing more than the model.
@@ -120,7 +122,12 @@ class Predictor:
             probabilities = torch.softmax(logits.float() / self.temperature, dim=1)
             values, indices = probabilities.topk(min(top_k, len(self.classes)), dim=1)
             scores = unknown_scores(
-                logits, embeddings, self.score_method, self.temperature, self.centroids
+                logits,
+                embeddings,
+                self.score_method,
+                self.temperature,
+                self.centroids,
+                self.embedding_centre,
             )
         if threshold is None:
             threshold = (self.calibration.get("thresholds") or {}).get(strictness)

@@ -1,0 +1,278 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.reverse import reverse
+
+from identities.models import FaceImage, Identity, Prediction
+from training.models import ModelVersion, TrainingJob
+from training.services import STRICTNESS_CHOICES
+
+# identify_upload stores the five best candidates per face; a request may ask for fewer.
+MAX_TOP_K = 5
+
+
+class IdentitySerializer(serializers.ModelSerializer):
+    photo_count = serializers.SerializerMethodField()
+    usable_photo_count = serializers.SerializerMethodField()
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Identity
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "notes",
+            "is_active",
+            "photo_count",
+            "usable_photo_count",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["slug"]
+        # validate_name checks uniqueness without regard to case, like the web form.
+        extra_kwargs = {"name": {"validators": []}}
+
+    def validate_name(self, value):
+        name = " ".join(value.split())
+        if not name:
+            raise serializers.ValidationError("A name is needed.")
+        clash = Identity.objects.filter(name__iexact=name)
+        if self.instance is not None:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise serializers.ValidationError(f"There is already a person called {name}.")
+        return name
+
+    def get_photo_count(self, identity) -> int:
+        # Annotated on lists; counted for a single identity just created or changed.
+        count = getattr(identity, "photo_count", None)
+        return identity.images.count() if count is None else count
+
+    def get_usable_photo_count(self, identity) -> int:
+        count = getattr(identity, "usable_count", None)
+        if count is None:
+            count = identity.images.filter(status=FaceImage.Status.OK).count()
+        return count
+
+
+class FaceImageSerializer(serializers.ModelSerializer):
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    problem = serializers.CharField(read_only=True, help_text="Why training leaves it out.")
+    box = serializers.ListField(child=serializers.IntegerField(), allow_null=True, read_only=True)
+    urls = serializers.SerializerMethodField()
+
+    class Meta:
+        model = FaceImage
+        fields = [
+            "id",
+            "identity",
+            "status",
+            "status_display",
+            "problem",
+            "box",
+            "detector_score",
+            "width",
+            "height",
+            "original_name",
+            "uploaded_at",
+            "urls",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "properties": {
+                kind: {"type": "string", "format": "uri", "nullable": True}
+                for kind in ("image", "thumbnail", "face_crop")
+            },
+        }
+    )
+    def get_urls(self, image):
+        """Where the API serves the photo, its thumbnail and its face crop."""
+        request = self.context.get("request")
+        return {
+            kind: reverse(
+                "api:image-file",
+                kwargs={"identity_id": image.identity_id, "pk": image.pk, "kind": kind},
+                request=request,
+            )
+            if getattr(image, kind)
+            else None
+            for kind in ("image", "thumbnail", "face_crop")
+        }
+
+
+class ImageUploadSerializer(serializers.Serializer):
+    """The multipart request: one or more files in the field `images`."""
+
+    images = serializers.ListField(child=serializers.FileField(), min_length=1)
+
+
+class RefusedFileSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class ImageUploadResultSerializer(serializers.Serializer):
+    created = FaceImageSerializer(many=True)
+    refused = RefusedFileSerializer(many=True)
+
+
+class TrainingParamsSerializer(serializers.Serializer):
+    """The parameters a job may be started with; the rest take their defaults.
+
+    Ranges and choices are checked by training.services.default_params, the one place that
+    knows them, so the API, the Training page and `manage.py train` refuse the same values.
+    """
+
+    epochs = serializers.IntegerField(required=False)
+    learning_rate = serializers.FloatField(required=False)
+    batch_size = serializers.IntegerField(required=False)
+    image_size = serializers.IntegerField(required=False, help_text="Network input, in pixels.")
+    fine_tune_from = serializers.CharField(
+        required=False, help_text="fc, layer4, layer3, all or auto: where training starts."
+    )
+    pretrained = serializers.CharField(
+        required=False,
+        max_length=500,
+        help_text="imagenet, none (random weights) or the path of a state dict on the workers.",
+    )
+    seed = serializers.IntegerField(required=False)
+    val_fraction = serializers.FloatField(required=False, help_text="At least 0, below 1.")
+    split_seed = serializers.IntegerField(required=False, min_value=0)
+
+    def validate(self, attrs):
+        # A misspelt parameter must not silently train with a default instead.
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                f"Unknown training parameter(s): {', '.join(unknown)}; "
+                f"known: {', '.join(self.fields)}."
+            )
+        return attrs
+
+
+class TrainingJobSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    model_version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrainingJob
+        fields = [
+            "id",
+            "status",
+            "trigger",
+            "params",
+            "progress",
+            "history",
+            "error",
+            "cancel_requested",
+            "device",
+            "model_version",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_model_version(self, job) -> int | None:
+        """The id of the model version this job made, once it has made one."""
+        version = getattr(job, "model_version", None)
+        return version.pk if version else None
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "architecture",
+            "classes",
+            "metrics",
+            "calibration",
+            "params",
+            "dataset_hash",
+            "sha256",
+            "size_bytes",
+            "is_active",
+            "is_stale",
+            "job",
+            "created_at",
+            "activated_at",
+        ]
+        read_only_fields = fields
+
+
+class CandidateSerializer(serializers.Serializer):
+    identity = serializers.CharField()
+    identity_id = serializers.IntegerField()
+    probability = serializers.FloatField()
+
+
+class FaceResultSerializer(serializers.Serializer):
+    box = serializers.ListField(
+        child=serializers.IntegerField(), help_text="[x, y, width, height] in the photo's pixels."
+    )
+    identity = serializers.CharField(allow_null=True, help_text="null: an unknown face.")
+    identity_id = serializers.IntegerField(allow_null=True)
+    confidence = serializers.FloatField()
+    score = serializers.FloatField(required=False)
+    top_k = CandidateSerializer(many=True)
+
+
+class IdentifyRequestSerializer(serializers.Serializer):
+    image = serializers.FileField()
+    strictness = serializers.ChoiceField(choices=STRICTNESS_CHOICES, default="normal")
+    top_k = serializers.IntegerField(min_value=1, max_value=MAX_TOP_K, default=MAX_TOP_K)
+
+
+class IdentifyResultSerializer(serializers.Serializer):
+    prediction_id = serializers.IntegerField()
+    model_version = serializers.IntegerField()
+    latency_ms = serializers.FloatField()
+    faces = FaceResultSerializer(many=True)
+
+
+class PredictionSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    faces = FaceResultSerializer(many=True, read_only=True)
+    photo_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Prediction
+        fields = [
+            "id",
+            "model_version",
+            "faces",
+            "width",
+            "height",
+            "latency_ms",
+            "photo_url",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_photo_url(self, prediction):
+        if not prediction.photo:
+            return None
+        return reverse(
+            "api:prediction-photo", kwargs={"pk": prediction.pk}, request=self.context["request"]
+        )
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable, for programs: invalid, no_active_model, ...")
+    message = serializers.CharField(help_text="For people.")
+    details = serializers.DictField(help_text="Field errors, refused files, seconds to wait...")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every error response."""
+
+    error = ErrorDetailSerializer()

@@ -1,0 +1,109 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from training.ml.calibrate import (
+    OPERATING_POINTS,
+    calibrate,
+    calibration_summary,
+    choose_thresholds,
+    class_centroids,
+    fit_temperature,
+    unknown_scores,
+)
+
+
+def overconfident_logits(n=400, classes=4, seed=0):
+    """Logits that are right 70% of the time but claim near certainty every time."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, classes, (n,), generator=generator)
+    predicted = labels.clone()
+    wrong = torch.rand(n, generator=generator) < 0.3
+    predicted[wrong] = (labels[wrong] + 1) % classes
+    logits = torch.randn(n, classes, generator=generator)
+    logits[torch.arange(n), predicted] += 12.0
+    return logits, labels
+
+
+def test_fitting_a_temperature_lowers_the_loss_of_an_overconfident_model():
+    logits, labels = overconfident_logits()
+
+    temperature = fit_temperature(logits, labels)
+
+    assert temperature > 1.5  # softens
+    assert F.cross_entropy(logits / temperature, labels) < 0.5 * F.cross_entropy(logits, labels)
+
+
+def test_fitting_a_temperature_keeps_every_faces_top_class():
+    logits, labels = overconfident_logits()
+
+    temperature = fit_temperature(logits, labels)
+
+    assert torch.equal((logits / temperature).argmax(1), logits.argmax(1))
+
+
+def test_fitting_a_temperature_to_nothing_gives_one():
+    assert fit_temperature(torch.empty(0, 3), torch.empty(0, dtype=torch.int64)) == 1.0
+
+
+def test_thresholds_get_stricter_from_lenient_to_strict():
+    scores = torch.linspace(0, 1, 50)
+
+    thresholds = choose_thresholds(scores)
+
+    assert thresholds["strict"] > thresholds["normal"] > thresholds["lenient"]
+    for point, share in OPERATING_POINTS.items():
+        assert (scores >= thresholds[point]).float().mean() >= share
+
+
+def test_there_are_no_thresholds_without_known_scores():
+    assert choose_thresholds(torch.empty(0)) is None
+
+
+def test_the_centroid_score_is_high_near_the_named_class_and_low_far_from_it():
+    centroids = class_centroids(torch.eye(3) * 5, torch.tensor([0, 1, 2]), 3)
+    logits = torch.tensor([[9.0, 0.0, 0.0], [9.0, 0.0, 0.0]])
+    embeddings = torch.tensor([[2.0, 0.1, 0.0], [0.0, 0.0, 3.0]])
+
+    scores = unknown_scores(logits, embeddings, "centroid", centroids=centroids)
+
+    assert scores[0] > 0.99 and scores[1] < 0.01
+
+
+def test_the_softmax_score_is_the_top_tempered_probability():
+    logits = torch.tensor([[2.0, 0.0]])
+
+    scores = unknown_scores(logits, None, "softmax", temperature=2.0)
+
+    assert scores.item() == pytest.approx(torch.softmax(logits / 2, 1).max().item())
+
+
+def test_calibration_holds_thresholds_centroids_and_the_temperature():
+    logits, labels = overconfident_logits(n=60, classes=3)
+    embeddings = F.one_hot(labels, 3).float() + 0.1
+
+    calibration = calibrate("centroid", 3, logits, labels, embeddings, embeddings, labels)
+
+    assert calibration["method"] == "centroid"
+    assert set(calibration["thresholds"]) == set(OPERATING_POINTS)
+    assert calibration["centroids"].shape == (3, 3)
+    assert calibration["temperature"] > 1
+    assert "centroids" not in calibration_summary(calibration)
+
+
+def test_without_validation_photos_calibration_says_it_has_no_thresholds():
+    embeddings, labels = torch.randn(6, 4), torch.tensor([0, 0, 1, 1, 2, 2])
+
+    calibration = calibrate(
+        "centroid",
+        3,
+        torch.empty(0, 3),
+        torch.empty(0, dtype=torch.int64),
+        None,
+        embeddings,
+        labels,
+    )
+
+    assert calibration["thresholds"] is None
+    assert "no validation photos" in calibration["note"]
+    assert calibration["centroids"].shape == (3, 4)  # a threshold set by hand still works
