@@ -13,14 +13,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("photos", nargs="+", type=Path)
         parser.add_argument("--top-k", type=int, default=5)
+        parser.add_argument(
+            "--strictness", choices=services.STRICTNESS_CHOICES, default="normal",
+            help="how sure the model must be before it names a face",
+        )  # fmt: skip
 
-    def handle(self, photos, top_k, **options):
+    def handle(self, photos, top_k, strictness, **options):
         failures = 0
         for photo in photos:
             try:
                 with photo.open("rb") as handle:
                     image = clean_image(read_upload(handle)).image
-                result = services.identify(image, top_k=top_k)
+                result = services.identify(image, top_k=top_k, strictness=strictness)
                 line = {
                     "photo": str(photo),
                     "model_version": result["model_version"],

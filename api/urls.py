@@ -1,0 +1,51 @@
+"""The API's URLs, included at api/v1/ by faceweb/urls.py."""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.permissions import IsAuthenticated
+
+from . import views
+
+app_name = "api"
+
+urlpatterns = [
+    path("identities/", views.IdentityList.as_view(), name="identity-list"),
+    path("identities/<int:pk>/", views.IdentityDetail.as_view(), name="identity-detail"),
+    path(
+        "identities/<int:identity_id>/images/",
+        views.IdentityImages.as_view(),
+        name="identity-images",
+    ),
+    path(
+        "identities/<int:identity_id>/images/<int:pk>/",
+        views.ImageDetail.as_view(),
+        name="image-detail",
+    ),
+    path(
+        "identities/<int:identity_id>/images/<int:pk>/<str:kind>/",
+        views.ImageFile.as_view(),
+        name="image-file",
+    ),
+    path("training-jobs/", views.TrainingJobList.as_view(), name="job-list"),
+    path("training-jobs/<int:pk>/", views.TrainingJobDetail.as_view(), name="job-detail"),
+    path("training-jobs/<int:pk>/cancel/", views.TrainingJobCancel.as_view(), name="job-cancel"),
+    path("model-versions/", views.ModelVersionList.as_view(), name="version-list"),
+    path("model-versions/<int:pk>/", views.ModelVersionDetail.as_view(), name="version-detail"),
+    path(
+        "model-versions/<int:pk>/activate/",
+        views.ModelVersionActivate.as_view(),
+        name="version-activate",
+    ),
+    path("identify/", views.Identify.as_view(), name="identify"),
+    path("predictions/", views.PredictionList.as_view(), name="prediction-list"),
+    path("predictions/<int:pk>/", views.PredictionDetail.as_view(), name="prediction-detail"),
+    path("predictions/<int:pk>/photo/", views.PredictionPhoto.as_view(), name="prediction-photo"),
+    # The schema names no person, but the API is for the team: any logged-in user or token.
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(permission_classes=[IsAuthenticated]),
+        name="schema",
+    ),
+    path("docs/", views.docs, name="docs"),
+    re_path(r"^.*/$", views.NotFound.as_view()),
+]
