@@ -6,7 +6,7 @@ nobody authenticated); a caller below the role gets 403.
 
 from rest_framework.permissions import BasePermission
 
-from accounts.roles import ADMIN, EDITOR, TRAINER, VIEWER, has_role
+from accounts.roles import EDITOR, TRAINER, VIEWER, has_role
 
 
 class HasRole(BasePermission):
@@ -30,7 +30,3 @@ class IsEditor(HasRole):
 
 class IsTrainer(HasRole):
     role = TRAINER
-
-
-class IsAdmin(HasRole):
-    role = ADMIN

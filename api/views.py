@@ -11,11 +11,9 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Count, Q
 from django.http import FileResponse
-from django.shortcuts import get_object_or_404, render
-from drf_spectacular.generators import SchemaGenerator
-from drf_spectacular.settings import spectacular_settings
+from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework import exceptions, generics, status
 from rest_framework.filters import SearchFilter
@@ -66,10 +64,14 @@ class IdentityList(generics.ListCreateAPIView):
     search_fields = ["name"]
 
     def get_queryset(self):
-        return Identity.objects.select_related("created_by").annotate(
-            photo_count=Count("images"),
-            usable_count=Count("images", filter=Q(images__status=FaceImage.Status.OK)),
-        )
+        return (
+            Identity.objects.select_related("created_by")
+            .annotate(
+                photo_count=Count("images"),
+                usable_count=Count("images", filter=Q(images__status=FaceImage.Status.OK)),
+            )
+            .order_by("name")
+        )  # Meta.ordering is dropped from GROUP BY queries
 
     def perform_create(self, serializer):
         identity = serializer.save(created_by=self.request.user)
@@ -186,7 +188,11 @@ class ImageFile(FileView):
 
     permission_classes = [IsEditor]
 
-    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 404: ERROR})
+    @extend_schema(
+        operation_id="identities_images_file",
+        parameters=[OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=IMAGE_KINDS)],
+        responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 404: ERROR},
+    )
     def get(self, request, identity_id, pk, kind):
         image = get_object_or_404(FaceImage, identity_id=identity_id, pk=pk)
         if kind not in IMAGE_KINDS:
@@ -343,7 +349,10 @@ class PredictionDetail(VisiblePredictions, generics.RetrieveAPIView):
 class PredictionPhoto(VisiblePredictions, FileView):
     """The photo that was identified, when it is still kept."""
 
-    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 404: ERROR})
+    @extend_schema(
+        operation_id="predictions_photo",
+        responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 404: ERROR},
+    )
     def get(self, request, pk):
         prediction = get_object_or_404(self.get_queryset(), pk=pk)
         return self.file_response(prediction.photo.name)
@@ -365,18 +374,5 @@ class NotFound(APIView):
 
 
 def docs(request):
-    """Interactive docs when Swagger UI is served by this site, else a plain reference.
-
-    Swagger UI comes from a CDN unless drf-spectacular-sidecar is installed and chosen in
-    SPECTACULAR_SETTINGS; faceweb often runs offline, and the plain page needs nothing.
-    Login is enforced by the middleware, as for every page.
-    """
-    if spectacular_settings.SWAGGER_UI_DIST == "SIDECAR":
-        return SpectacularSwaggerView.as_view(url_name="api:schema")(request)
-    schema = SchemaGenerator().get_schema(request=None, public=True)
-    operations = [
-        (method.upper(), path, operation)
-        for path, methods in schema["paths"].items()
-        for method, operation in methods.items()
-    ]
-    return render(request, "accounts/api_docs.html", {"schema": schema, "operations": operations})
+    """Interactive docs (Swagger UI served from this site, so it works offline)."""
+    return SpectacularSwaggerView.as_view(url_name="api:schema")(request)

@@ -45,7 +45,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
+    "api",
     "identities",
     "training",
 ]
@@ -165,6 +167,20 @@ LOGGING = {
     "root": {"handlers": ["stdout"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
+# Throttles and login lockouts must be counted across all web processes: Redis for teams,
+# a folder in the data directory on one machine.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env_str("CACHE_URL"),
+    }
+    if env_str("CACHE_URL")
+    else {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(DATA_DIR / "cache"),
+    }
+}
+
 # --- uploads ------------------------------------------------------------------------------
 FACEWEB_MAX_UPLOAD_BYTES = env_int("FACEWEB_MAX_UPLOAD_BYTES", 15 * 1024 * 1024)
 FACEWEB_MAX_PIXELS = env_int("FACEWEB_MAX_PIXELS", 40_000_000)
@@ -250,6 +266,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "identify": env_str("FACEWEB_IDENTIFY_RATE", "120/min"),
         "login": env_str("FACEWEB_LOGIN_RATE", "10/min"),
@@ -261,4 +278,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Swagger UI from the installed package, so the docs page works without internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }

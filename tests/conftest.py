@@ -10,6 +10,10 @@ def private_storage(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.FACEWEB_WORK_DIR = tmp_path / "work"
     settings.FACEWEB_PRETRAINED = "none"
+    # A cache of this test's own (throttles, login lockouts), and a fast password hasher:
+    # the real one would spend a second a test on the users it makes.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STORAGES = settings.STORAGES | {
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
     }

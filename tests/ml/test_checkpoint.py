@@ -54,6 +54,21 @@ def test_it_round_trips_a_checkpoint_through_weights_only_loading(saved):
     assert torch.load(path, weights_only=True)["architecture"] == "resnet18"
 
 
+def test_it_round_trips_a_calibration_holding_tensors(tmp_path):
+    calibration = {
+        "method": "centroid",
+        "thresholds": {"strict": 0.6, "normal": 0.5, "lenient": 0.4},
+        "centroids": torch.randn(3, 512),
+    }
+    path = tmp_path / "model.pt"
+
+    save_checkpoint(path, **checkpoint_fields(calibration=calibration))
+
+    loaded = load_checkpoint(path)["calibration"]
+    assert loaded["thresholds"] == calibration["thresholds"]
+    assert torch.equal(loaded["centroids"], calibration["centroids"])
+
+
 def test_it_returns_the_sha256_of_the_written_file(saved):
     path, sha256, _ = saved
 

@@ -26,7 +26,11 @@ def write_dataset(root, train_per_class=8, val_per_class=4, colours=COLOURS, mod
 
 
 def small_config(**overrides):
-    values = dict(epochs=1, batch_size=8, image_size=64, pretrained="none", seed=0)
+    # A lower peak rate than the default: three tiny batches per epoch are too few steps
+    # for the default to settle in the 1-3 epochs a test can afford.
+    values = dict(
+        epochs=1, batch_size=8, image_size=64, pretrained="none", seed=0, learning_rate=3e-4
+    )
     return TrainConfig(**{**values, **overrides})
 
 
@@ -91,6 +95,19 @@ def test_it_keeps_the_last_epoch_when_there_is_no_validation_data(tmp_path):
     assert result.best_val_accuracy is None
     assert result.best_epoch == 2
     assert [s.val_accuracy for s in result.history] == [None, None]
+    assert result.calibration["thresholds"] is None
+    assert "no validation photos" in result.calibration["note"]
+
+
+def test_it_calibrates_unknown_thresholds_on_the_validation_photos(tmp_path):
+    result = fit(write_dataset(tmp_path), small_config())
+
+    calibration = result.calibration
+    thresholds = calibration["thresholds"]
+    assert thresholds["strict"] >= thresholds["normal"] >= thresholds["lenient"]
+    assert calibration["centroids"].shape == (3, 512)
+    assert calibration["val_images"] == 12
+    assert calibration["temperature"] > 0
 
 
 def test_it_leaves_frozen_layers_and_their_statistics_untouched(tmp_path):

@@ -1,0 +1,107 @@
+import pytest
+from django.urls import reverse
+
+from accounts.models import AuditEvent
+from tests.training.conftest import TINY, enrolled  # noqa: F401  (a fixture)
+from training.jobs import run_job
+from training.models import ModelVersion, TrainingJob
+
+
+def jobs_url():
+    return reverse("api:job-list")
+
+
+def start(api, **params):
+    return api("trainer").post(jobs_url(), params, format="json")
+
+
+def test_a_trainer_starts_a_job_with_parameters(api, enrolled):  # noqa: F811
+    enrolled(people=2, per_person=2)
+    response = start(api, epochs=3, learning_rate=0.01, image_size=64, seed=7, val_fraction=0.5)
+    assert response.status_code == 201
+    job = TrainingJob.objects.get()
+    assert response.json()["id"] == job.pk
+    assert (job.status, job.trigger, job.created_by.username) == ("queued", "api", "trainer-user")
+    assert job.params | {"epochs": 3, "learning_rate": 0.01, "seed": 7} == job.params
+    assert (job.params["image_size"], job.params["val_fraction"]) == (64, 0.5)
+    assert AuditEvent.objects.get().action == "training.start"
+
+
+def test_an_unknown_parameter_is_refused(api, enrolled):  # noqa: F811
+    enrolled(people=2, per_person=2)
+    response = start(api, epochs=3, epoch=4)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("Unknown training parameter(s): epoch;")
+    assert not TrainingJob.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"epochs": 0}, "epochs must be between 1 and 10000, got 0"),
+        ({"fine_tune_from": "layer9"}, "fine_tune_from must be one of"),
+        ({"val_fraction": 1.5}, "validation fraction"),
+        ({"epochs": "many"}, "epochs: A valid integer is required."),
+    ],
+)
+def test_a_bad_parameter_is_refused_with_the_reason(api, enrolled, params, message):  # noqa: F811
+    enrolled(people=2, per_person=2)
+    response = start(api, **params)
+    assert response.status_code == 400
+    assert message in response.json()["error"]["message"]
+    assert not TrainingJob.objects.exists()
+
+
+def test_training_without_enough_photos_is_a_conflict(api):
+    response = start(api)
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "not_enough_data"
+    assert error["message"].startswith("Training needs at least two people")
+
+
+def test_a_queued_job_is_cancelled_at_once(api):
+    job = TrainingJob.objects.create()
+    response = api("trainer").post(reverse("api:job-cancel", args=[job.pk]))
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+    assert AuditEvent.objects.get().action == "training.cancel"
+
+
+def test_a_finished_job_cannot_be_cancelled(api):
+    job = TrainingJob.objects.create(status=TrainingJob.Status.SUCCEEDED)
+    response = api("trainer").post(reverse("api:job-cancel", args=[job.pk]))
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "finished"
+
+
+def test_a_finished_job_shows_its_history_and_model_version(api, enrolled):  # noqa: F811
+    enrolled()
+    # 3 epochs: with 2 (4 batches in all) the one-cycle schedule divides by zero.
+    job = TrainingJob.objects.get(pk=start(api, **TINY | {"epochs": 3}).json()["id"])
+    run_job(job.pk)
+    body = api("trainer").get(reverse("api:job-detail", args=[job.pk])).json()
+    version = ModelVersion.objects.get()
+    assert (body["status"], body["model_version"], body["error"]) == ("succeeded", version.pk, "")
+    assert [row["epoch"] for row in body["history"]] == [1, 2, 3]
+    assert body["params"]["epochs"] == 3
+    versions = api("trainer").get(reverse("api:version-list")).json()["results"]
+    assert [(v["id"], v["is_active"], v["job"]) for v in versions] == [(version.pk, True, job.pk)]
+    assert [c["name"] for c in versions[0]["classes"]] == ["Person 0", "Person 1", "Person 2"]
+    assert "val_accuracy" in versions[0]["metrics"]
+
+
+def test_a_trainer_activates_a_model_version(api):
+    old = ModelVersion.objects.create(
+        artifact="a.pt", sha256="0" * 64, architecture="resnet18", classes=[], dataset_hash="h",
+        is_active=True,
+    )  # fmt: skip
+    new = ModelVersion.objects.create(
+        artifact="b.pt", sha256="1" * 64, architecture="resnet18", classes=[], dataset_hash="h"
+    )
+    response = api("trainer").post(reverse("api:version-activate", args=[new.pk]))
+    assert response.status_code == 200 and response.json()["is_active"] is True
+    old.refresh_from_db()
+    assert not old.is_active
+    event = AuditEvent.objects.get()
+    assert (event.action, event.target_id) == ("version.activate", str(new.pk))
