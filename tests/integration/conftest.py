@@ -90,6 +90,22 @@ class App:
     def identify(self, *photos):
         return [json.loads(line) for line in self.manage("identify", *photos).stdout.splitlines()]
 
+    def start_web(self, port):
+        """gunicorn serving the app on loopback, as a deployment runs it."""
+        return self._start(
+            "web",
+            [sys.executable, "-m", "gunicorn", "faceweb.wsgi", "--bind", f"127.0.0.1:{port}",
+             "--workers", "2", "--timeout", "120"],
+        )  # fmt: skip
+
+    def _start(self, name, command):
+        with open(self.tmp_path / f"{name}-{len(self.processes)}.log", "w") as log:
+            process = subprocess.Popen(
+                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        self.processes.append(process)
+        return process
+
     def start_worker(self, *extra):
         # The child keeps its own copy of the log's file descriptor.
         with open(self.tmp_path / f"worker-{len(self.processes)}.log", "w") as log:
@@ -111,7 +127,7 @@ class App:
                 process.kill()
 
     def worker_log(self):
-        return "\n".join(p.read_text() for p in sorted(self.tmp_path.glob("worker-*.log")))
+        return "\n".join(p.read_text() for p in sorted(self.tmp_path.glob("*.log")))
 
 
 @pytest.fixture
