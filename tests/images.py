@@ -56,12 +56,24 @@ def person_image(person, index, size=128):
     return draw_face(person, _detectable_variant(person, index, size), size)
 
 
+@functools.cache
+def _group_photo(people, size):
+    from training.ml.faces import detect_faces
+
+    gap = size // 4
+    for attempt in range(20):
+        photo = Image.new("RGB", ((size + gap) * len(people) + gap, size + 2 * gap), (128,) * 3)
+        for slot, person in enumerate(people):
+            face = person_image(person, 1000 + 10 * attempt + slot, size)
+            photo.paste(face, (gap + slot * (size + gap), gap))
+        if len(detect_faces(photo)) == len(people):
+            return photo
+    raise RuntimeError(f"no group photo of {people} with every face detectable")
+
+
 def group_photo(people, size=128):
-    """One photo with a face of each of people, side by side (same-size faces)."""
-    photo = Image.new("RGB", (size * len(people), size), (128, 128, 128))
-    for slot, person in enumerate(people):
-        photo.paste(person_image(person, 1000 + slot, size), (slot * size, 0))
-    return photo
+    """One photo with a face of each of people, side by side, every face detectable."""
+    return _group_photo(tuple(people), size).copy()
 
 
 def shapes_image(seed=0, size=96):

@@ -24,10 +24,10 @@ def wait_until_up(url, seconds=60):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            if requests.get(url, timeout=2).status_code == 200:
+            if requests.get(url, timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
-            pass
+        except requests.RequestException:
+            pass  # not listening yet, or still starting its workers
         time.sleep(0.3)
     raise AssertionError(f"{url} did not come up")
 
