@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .dataset import NotEnoughData, export_dataset
+from .evaluation import evaluate_checkpoint
 from .models import ModelVersion, TrainingJob
 from .services import activate_version, active_version, reap_stale_jobs, split_config
 
@@ -155,9 +156,10 @@ def record_version(job, manifest, config, result, work_dir):
         mean=list(IMAGENET_MEAN),
         std=list(IMAGENET_STD),
         metrics=metrics,
-        calibration={},
+        calibration=result.calibration,
         config=config.to_dict(),
     )
+    metrics |= evaluate_checkpoint(local, manifest, work_dir / "data", classes)
     with open(local, "rb") as handle:
         name = default_storage.save(f"models/{uuid.uuid4().hex}.pt", File(handle))
     try:
@@ -170,12 +172,18 @@ def record_version(job, manifest, config, result, work_dir):
                 architecture=config.architecture,
                 classes=classes,
                 metrics=metrics,
+                calibration=plain_values(result.calibration),
                 params=job.params,
                 dataset_hash=manifest.dataset_hash,
             )
     except Exception:
         default_storage.delete(name)
         raise
+
+
+def plain_values(calibration):
+    """The calibration without its tensors (those stay in the checkpoint), for the row."""
+    return {key: value for key, value in calibration.items() if not hasattr(value, "shape")}
 
 
 def maybe_activate(version):

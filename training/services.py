@@ -160,6 +160,13 @@ def activate_version(version):
     version.refresh_from_db()
 
 
+def face_images(image_ids):
+    """{id: FaceImage} for the given ids that still exist (for thumbnails on job pages)."""
+    from identities.models import FaceImage
+
+    return FaceImage.objects.in_bulk(list(image_ids))
+
+
 def note_identity_deleted(identity_id):
     """Flag versions that were trained on a deleted identity as stale."""
     for version in ModelVersion.objects.filter(is_stale=False):

@@ -6,7 +6,7 @@ from django.views.decorators.http import require_POST
 from accounts import audit
 from accounts.roles import TRAINER, role_required
 
-from . import services
+from . import charts, services
 from .forms import TrainForm
 from .models import ModelVersion, TrainingJob
 
@@ -37,7 +37,39 @@ def training_home(request):
 def job_detail(request, pk):
     services.reap_stale_jobs()
     job = get_object_or_404(TrainingJob, pk=pk)
-    return render(request, "training/job.html", {"job": job})
+    version = ModelVersion.objects.filter(job=job).first()
+    context = {"job": job, "version": version, "curves": charts.curves(job.history)}
+    if version:
+        context |= version_report(version)
+    return render(request, "training/job.html", context)
+
+
+def version_report(version):
+    """Names, thumbnails and the heatmap for a version's evaluation metrics."""
+    metrics = version.metrics
+    names = {c["id"]: c["name"] for c in version.classes}
+    image_ids = {m["image_id"] for m in metrics.get("mistakes", [])}
+    images = services.face_images(image_ids)
+    confused = [
+        cell | {
+            "true": names.get(cell["true_id"]),
+            "predicted": names.get(cell["predicted_id"]),
+            "images": [images[i] for i in cell["examples"] if i in images],
+        }
+        for cell in metrics.get("most_confused", [])
+    ]  # fmt: skip
+    mistakes = [
+        m | {"true": names.get(m["true_id"]), "predicted": names.get(m["predicted_id"]),
+             "image": images.get(m["image_id"])}
+        for m in metrics.get("mistakes", [])
+    ]  # fmt: skip
+    heatmap = charts.confusion_heatmap(metrics.get("confusion", []), version.class_names)
+    return {
+        "per_identity": metrics.get("per_identity", []),
+        "confused": confused,
+        "mistakes": mistakes,
+        "heatmap": heatmap if metrics.get("confusion") else "",
+    }
 
 
 @role_required(TRAINER)
@@ -49,6 +81,8 @@ def job_status(request, pk):
     return JsonResponse(
         {
             "id": job.pk,
+            "curves": charts.curves(job.history),
+            "eta_seconds": eta_seconds(job),
             "status": job.status,
             "status_display": job.get_status_display(),
             "finished": job.is_finished,
@@ -60,6 +94,18 @@ def job_status(request, pk):
             "model_version": version.pk if version else None,
         }
     )
+
+
+def eta_seconds(job):
+    """Seconds left, from the mean epoch time so far; None before the first epoch ends."""
+    if job.is_finished or not job.history:
+        return None
+    per_epoch = sum(row["seconds"] for row in job.history) / len(job.history)
+    progress = job.progress or {}
+    done = len(job.history)
+    if progress.get("batches") and progress.get("epoch", 0) > done:
+        done += progress["batch"] / progress["batches"]
+    return round(max(0.0, (job.params.get("epochs", done) - done) * per_epoch))
 
 
 @require_POST

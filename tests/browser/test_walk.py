@@ -7,7 +7,10 @@ from training import services
 from training.jobs import run_job
 from training.models import TrainingJob
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 TINY = {"epochs": 3, "image_size": 64, "batch_size": 8, "pretrained": "none"}
 
 
@@ -18,7 +21,7 @@ def logged_in(page, live_server, make_user):
     page.fill("#id_username", "alice")
     page.fill("#id_password", "correct horse battery")
     page.click("button[type=submit]")
-    page.wait_for_url(live_server.url + "/")
+    page.wait_for_url(live_server.url + "/people/")
     return page
 
 
@@ -42,7 +45,8 @@ def test_a_user_enrols_people_trains_and_identifies(logged_in, live_server, tmp_
             page.click("nav >> text=People")
         files = sorted((folder / f"Person {person}").glob("*.jpg"))
         add_person_with_photos(page, f"Person {person}", files, shoot if person == 0 else None)
-        assert page.locator(".thumbs img").count() == 5
+        assert page.locator(".thumbs li").count() == 5
+        assert page.locator(".thumbs img.crop").count() == 5  # a face was found in each
     shoot("03-identity-with-photos")
     page.click("nav >> text=People")
     assert page.locator(".people li").count() == 3

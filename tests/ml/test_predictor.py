@@ -163,11 +163,11 @@ def test_identify_returns_the_same_top_k_as_predict(model):
 
 
 def test_identify_runs_one_forward_pass_for_several_images(model):
-    batch_sizes = []
-    model.conv1.register_forward_hook(lambda module, args, output: batch_sizes.append(len(args[0])))
     predictor = Predictor(
         model, CLASSES, 64, IMAGENET_MEAN, IMAGENET_STD, calibration=calibrated(model)
     )
+    batch_sizes = []
+    model.conv1.register_forward_hook(lambda module, args, output: batch_sizes.append(len(args[0])))
 
     predictor.identify(images())
 

@@ -158,12 +158,14 @@ def make_scheduler(optimizer, config: TrainConfig, steps_per_epoch: int):
     to almost zero: from random weights that trains as well in a fraction of the epochs a
     constant rate needs, and the last epochs (the usual best) see a settled model.
     """
-    if config.schedule == "constant":
+    total_steps = config.epochs * steps_per_epoch
+    # OneCycleLR needs at least two warm-up steps; a run that short keeps a constant rate.
+    if config.schedule == "constant" or total_steps < 8:
         return None
     return torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
         max_lr=config.learning_rate,
-        total_steps=config.epochs * steps_per_epoch,
+        total_steps=total_steps,
         pct_start=0.25,
     )
 
