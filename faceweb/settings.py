@@ -191,7 +191,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --- training -----------------------------------------------------------------------------
 FACEWEB_PRETRAINED = env_str("FACEWEB_PRETRAINED", "imagenet")
-FACEWEB_EPOCHS = env_int("FACEWEB_EPOCHS", 15)
+FACEWEB_EPOCHS = env_int("FACEWEB_EPOCHS", None)  # None: TrainConfig's default
 FACEWEB_VAL_FRACTION = env_float("FACEWEB_VAL_FRACTION", 0.2)
 FACEWEB_SPLIT_SEED = env_int("FACEWEB_SPLIT_SEED", 0)
 FACEWEB_WORK_DIR = Path(env_str("FACEWEB_WORK_DIR", str(DATA_DIR / "work")))

