@@ -63,20 +63,23 @@ def _get_detector():
 def detect_faces(image: Image.Image, min_score: float = 0.0) -> list[Face]:
     """Find the faces in a PIL image; largest first. Pure function, no side effects.
 
-    Large photos are scaled down before detection; small or tightly cropped ones are
-    padded and upsampled, so that a face filling the whole picture is still found.
+    Large photos are scaled down before detection. When the quick pass finds nothing, the
+    photo is searched again padded (a face filling the whole picture touches its edges,
+    where the detector's window cannot sit) and, when small, upsampled.
     """
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     scale = min(1.0, DETECT_MAX_SIDE / max(rgb.size))
     if scale < 1.0:
         rgb = rgb.resize((round(rgb.width * scale), round(rgb.height * scale)), Image.BILINEAR)
-    pad = round(PAD_FRACTION * max(rgb.size))
-    padded = ImageOps.expand(rgb, border=pad, fill=(0, 0, 0))
-    pixels = np.asarray(padded)
-    rects, scores, _ = _get_detector().run(pixels, 0, min_score)
-    if not rects and max(rgb.size) < UPSAMPLE_BELOW:
-        # Four times slower, so only when the quick pass found nothing in a small photo.
-        rects, scores, _ = _get_detector().run(pixels, 1, min_score)
+    detector = _get_detector()
+    pad = 0
+    rects, scores, _ = detector.run(np.asarray(rgb), 0, min_score)
+    if not rects:
+        pad = round(PAD_FRACTION * max(rgb.size))
+        padded = np.asarray(ImageOps.expand(rgb, border=pad, fill=(0, 0, 0)))
+        # Upsampling is four times slower, so only for small photos.
+        upsample = 1 if max(rgb.size) < UPSAMPLE_BELOW else 0
+        rects, scores, _ = detector.run(padded, upsample, min_score)
     faces = []
     for rect, score in zip(rects, scores, strict=True):
         box = _to_original(rect, pad, scale, image.size)
