@@ -42,6 +42,20 @@ def finish_job(job_id, status, error=""):
     )
 
 
+def fail_if_lost_by(job_id, worker):
+    """Fail a job this same worker already shows as running: it comes back because the
+    process running it died (Celery re-delivers a task whose process was lost). Running it
+    again could loop forever on a job that kills its process (out of memory), so it stops.
+    """
+    lost = TrainingJob.objects.filter(pk=job_id, status=Status.RUNNING, worker=worker).update(
+        status=Status.FAILED,
+        finished_at=timezone.now(),
+        error="The worker process running this job died (killed, or out of memory). "
+        "Start a new training job.",
+    )
+    return lost == 1
+
+
 def run_job(job_id, worker=""):
     """Run a queued job to its end; returns the job's final status (or None if not claimed)."""
     from .ml.model import PretrainedWeightsError
@@ -49,6 +63,8 @@ def run_job(job_id, worker=""):
 
     reap_stale_jobs()
     if not claim_job(job_id, worker):
+        if worker and fail_if_lost_by(job_id, worker):
+            return Status.FAILED
         log.info("training job %s is not queued any more; nothing to do", job_id)
         return None
     work_dir = settings.FACEWEB_WORK_DIR / f"job-{job_id}-{uuid.uuid4().hex[:8]}"

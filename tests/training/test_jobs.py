@@ -186,3 +186,18 @@ def test_scheduled_retraining_only_starts_a_job_when_the_photos_changed(enrolled
     assert services.retrain_if_data_changed() is None  # nothing changed since
     add_face_image(people[0], clean_image(jpeg_bytes(0, 40)))
     assert services.retrain_if_data_changed() is not None
+
+
+def test_a_job_redelivered_to_the_worker_whose_process_died_is_failed_with_a_reason():
+    job = queued_job()
+    claim_job(job.pk, "celery@host1")
+    assert run_job(job.pk, worker="celery@host1") == TrainingJob.Status.FAILED
+    job.refresh_from_db()
+    assert "process running this job died" in job.error
+
+
+def test_a_job_running_elsewhere_is_left_alone_by_another_worker():
+    job = queued_job()
+    claim_job(job.pk, "celery@host1")
+    assert run_job(job.pk, worker="celery@host2") is None
+    assert TrainingJob.objects.get().status == TrainingJob.Status.RUNNING

@@ -84,17 +84,49 @@ def set_train_mode(model: nn.Module) -> None:
             module.eval()
 
 
-def embed_and_classify(model: nn.Module, images: torch.Tensor):
+# The forward pass of a torchvision ResNet in steps, input to output. A model fine-tuned
+# from a stage runs the steps from _FIRST_TRAINED_STEP[stage] with gradients and the ones
+# before it frozen: those can be computed once per image (see frozen_features).
+_FORWARD_STEPS = ("stem", "layer1", "layer2", "layer3", "layer4", "pool")
+_FIRST_TRAINED_STEP = {"all": 0, "layer3": 3, "layer4": 4, "fc": 6}
+# The stages whose frozen prefix frozen_features can compute ("all" has none).
+CACHEABLE_STAGES = ("fc", "layer4", "layer3")
+
+
+def embed_and_classify(model: nn.Module, inputs: torch.Tensor, fine_tune_from: str = "all"):
     """Run a torchvision ResNet on a batch; returns (embeddings, logits).
 
+    inputs are images, or with fine_tune_from "layer3", "layer4" or "fc" what
+    frozen_features(model, images, fine_tune_from) made of them: the result is the same.
     embeddings are the fc layer's inputs (512 values per image for resnet18/34): what
     the model has learnt a face looks like, used to tell known faces from unknown ones.
     Same cost as model(images): fc is applied to the embeddings, not run separately.
     """
-    x = model.maxpool(model.relu(model.bn1(model.conv1(images))))
-    x = model.layer4(model.layer3(model.layer2(model.layer1(x))))
-    embeddings = torch.flatten(model.avgpool(x), 1)
+    embeddings = _run_steps(model, inputs, _FORWARD_STEPS[_FIRST_TRAINED_STEP[fine_tune_from] :])
     return embeddings, model.fc(embeddings)
+
+
+def frozen_features(model: nn.Module, images: torch.Tensor, fine_tune_from: str):
+    """The outputs of the stages before fine_tune_from ("layer3", "layer4" or "fc").
+
+    For "fc" these are the embeddings. Call it in eval mode: frozen BatchNorm layers use
+    their running statistics in training too (see set_train_mode), so the features are
+    then the same as the ones training would compute, and can be computed once.
+    """
+    if fine_tune_from not in CACHEABLE_STAGES:
+        raise ValueError(f"fine_tune_from must be one of {', '.join(CACHEABLE_STAGES)}")
+    return _run_steps(model, images, _FORWARD_STEPS[: _FIRST_TRAINED_STEP[fine_tune_from]])
+
+
+def _run_steps(model, x, steps):
+    for step in steps:
+        if step == "stem":
+            x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+        elif step == "pool":
+            x = torch.flatten(model.avgpool(x), 1)
+        else:
+            x = getattr(model, step)(x)
+    return x
 
 
 def pick_device() -> torch.device:
