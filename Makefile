@@ -22,6 +22,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
 	PY=$(PY) scripts/check-deploy
+	$(PY) manage.py spectacular --fail-on-warn --file /dev/null
 
 test-sqlite: install
 	scripts/install-test-deps

@@ -95,3 +95,29 @@ def test_a_bad_upload_shows_why_in_the_page(logged_in, tmp_path, shoot):
     assert page.locator(".messages .success").count() == 0
     assert page.locator(".thumbs img").count() == 0
     shoot("09-upload-refused")
+
+
+def test_a_user_picks_the_face_in_a_group_photo(logged_in, tmp_path, shoot):
+    page = logged_in
+    photo = tmp_path / "group.jpg"
+    group_photo([0, 1]).save(photo)
+    add_person_with_photos(page, "Ada", [photo])
+    assert "Several faces" in page.locator(".problem").inner_text()
+    shoot("10-several-faces")
+    page.click("text=Pick the face")
+    assert page.locator(".pick .face-box").count() == 2
+    shoot("11-pick-the-face")
+    page.click(".pick .face-box >> nth=1")
+    page.wait_for_selector(".messages .success")
+    assert page.locator(".problem").count() == 0
+    assert page.locator(".thumbs img.crop").count() == 1
+
+
+def test_a_user_creates_an_api_token_on_the_profile_page(logged_in, shoot):
+    page = logged_in
+    page.click(".who")
+    page.wait_for_selector("h1")
+    page.click("button:has-text('token')")
+    page.wait_for_load_state()
+    shoot("12-profile-token")
+    assert "trainer" in page.content()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import torch
@@ -127,6 +128,22 @@ def _run_steps(model, x, steps):
         else:
             x = getattr(model, step)(x)
     return x
+
+
+def to_model_input(batch: torch.Tensor, device) -> torch.Tensor:
+    """batch on device; image and feature-map batches in channels_last, which lets oneDNN
+    (CPU) and cuDNN pick their fastest convolutions."""
+    batch = batch.to(device, non_blocking=True)
+    if batch.ndim == 4:
+        batch = batch.contiguous(memory_format=torch.channels_last)
+    return batch
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """An autocast context for dtype on device; None means plain float32."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def pick_device() -> torch.device:

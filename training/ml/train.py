@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import functools
 import random
 import time
@@ -16,7 +16,17 @@ from torch import nn
 from training.ml.calibrate import calibrate, no_calibration
 from training.ml.config import TrainConfig
 from training.ml.data import InMemoryBatches, load_data
-from training.ml.model import build_model, embed_and_classify, pick_device, set_train_mode
+from training.ml.feature_cache import FeatureBatches, cache_features, views_to_cache
+from training.ml.model import (
+    CACHEABLE_STAGES,
+    autocast,
+    build_model,
+    embed_and_classify,
+    frozen_features,
+    pick_device,
+    set_train_mode,
+    to_model_input,
+)
 from training.ml.transforms import eval_batch_transform, train_transform
 
 
@@ -24,7 +34,8 @@ from training.ml.transforms import eval_batch_transform, train_transform
 class EpochStats:
     """What one epoch achieved. epoch counts from 1; val_accuracy is None without val data.
 
-    seconds covers training and validation; images_per_second only the training part.
+    seconds covers training and validation; images_per_second only the training part. In
+    the first epoch both include computing the cache of frozen features, if any.
     """
 
     epoch: int
@@ -48,6 +59,9 @@ class TrainResult:
     to the lower validation loss), or from the last epoch when there is no validation data.
     calibration (see calibrate.calibrate) holds plain values and tensors only, ready for
     save_checkpoint; its "thresholds" are None when there was no validation data.
+    cached_views is how many views of each training photo the frozen layers computed once
+    (see feature_cache); 0 when they ran in every epoch. stopped_early is True when early
+    stopping ended training before config.epochs.
     """
 
     state_dict: dict
@@ -58,6 +72,8 @@ class TrainResult:
     device: str
     seconds: float
     calibration: dict = field(default_factory=dict)
+    cached_views: int = 0
+    stopped_early: bool = False
 
 
 def fit(
@@ -72,7 +88,13 @@ def fit(
 
     Calls on_epoch(EpochStats) after each epoch and on_batch(epoch, batch_index,
     batches_per_epoch) after each batch (both count from 1). should_stop() is asked after
-    every batch; when it returns True, TrainingCancelled is raised.
+    every batch; when it returns True, TrainingCancelled is raised. With
+    config.early_stopping_patience, training ends once validation accuracy has not risen
+    for that many epochs.
+
+    When only layers from layer3 on are trained and config.cached_views > 0, the frozen
+    layers run once per view of each photo rather than in every epoch (see feature_cache):
+    the same model and loss, with augmentation drawn from a fixed pool of views.
 
     Seeds Python, numpy and torch's global generators from config.seed; may download
     pretrained weights (see build_model). Writes no files, so running it twice is safe.
@@ -84,15 +106,14 @@ def fit(
     train_batches, val_batches, classes = load_data(
         data_dir, config.image_size, config.batch_size, config.seed
     )
-    model = build_model(
-        config.architecture, len(classes), config.pretrained, config.resolved_fine_tune_from()
-    )
+    fine_tune_from = config.resolved_fine_tune_from()
+    model = build_model(config.architecture, len(classes), config.pretrained, fine_tune_from)
     # channels_last lets oneDNN (CPU) and cuDNN pick their fastest convolutions.
     model = model.to(device, memory_format=torch.channels_last)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, len(train_batches))
-    steps = _Steps(
+    pixel_steps = _Steps(
         train=train_transform(config.augmentation),
         eval=eval_batch_transform(),
         dtype=autocast_dtype(config.precision, device),
@@ -100,30 +121,38 @@ def fit(
     )
     history: list[EpochStats] = []
     best = _Best()
+    # The cache is built inside epoch 1's clock: it is part of what training costs.
+    epoch_started = time.perf_counter()
+    steps, train_input, val_input = cache_frozen_layers(
+        model, config, train_batches, val_batches, device, pixel_steps
+    )
     for epoch in range(1, config.epochs + 1):
+        extra_seconds = time.perf_counter() - epoch_started if epoch == 1 else 0.0
         epoch_started = time.perf_counter()
         report_batch = _batch_reporter(epoch, len(train_batches), on_batch, should_stop)
         loss, train_accuracy, images_per_second = train_one_epoch(
-            model, criterion, optimizer, train_batches, device, report_batch, steps, scheduler
+            model, criterion, optimizer, train_input, device, report_batch, steps, scheduler
         )
         val_accuracy = val_loss = None
-        if val_batches is not None:
-            val_accuracy, val_loss = evaluate(model, val_batches, device, steps)
+        if val_input is not None:
+            val_accuracy, val_loss = evaluate(model, val_input, device, steps)
         stats = EpochStats(
             epoch=epoch,
             epochs=config.epochs,
             loss=loss,
             train_accuracy=train_accuracy,
             val_accuracy=val_accuracy,
-            seconds=time.perf_counter() - epoch_started,
-            images_per_second=images_per_second,
+            seconds=time.perf_counter() - epoch_started + extra_seconds,
+            images_per_second=_slowed_by(images_per_second, len(train_batches.labels), extra_seconds),
         )
         history.append(stats)
         best.consider(model, epoch, val_accuracy, val_loss)
         if on_epoch is not None:
             on_epoch(stats)
+        if best.epochs_without_progress(epoch) >= config.early_stopping_patience > 0:
+            break
     model.load_state_dict(best.state_dict)
-    calibration = calibrate_model(model, config, train_batches, val_batches, device, steps)
+    calibration = calibrate_model(model, config, train_batches, val_batches, device, pixel_steps)
     return TrainResult(
         state_dict=best.state_dict,
         classes=classes,
@@ -133,7 +162,65 @@ def fit(
         device=str(device),
         seconds=time.perf_counter() - started,
         calibration=calibration,
+        cached_views=train_input.views if steps.cached_before else 0,
+        stopped_early=len(history) < config.epochs,
     )
+
+
+def cache_frozen_layers(model, config: TrainConfig, train_batches, val_batches, device, steps):
+    """Compute the frozen layers' features of the training and validation photos once,
+    when fit() can train on them; returns (steps, train input, val input).
+
+    Without a cache (all layers trained, config.cached_views == 0, or a cache that would
+    not fit in feature_cache.MAX_CACHE_BYTES) these are steps and the pixel batches as
+    given. Otherwise the batches hold features and steps.cached_before names the stage
+    they enter the model at. The train features keep the pixel batches' shuffle
+    generator, so both paths see the photos in the same order.
+    """
+    fine_tune_from = config.resolved_fine_tune_from()
+    if fine_tune_from not in CACHEABLE_STAGES or config.cached_views == 0:
+        return steps, train_batches, val_batches
+    val_images = 0 if val_batches is None else len(val_batches.labels)
+    views = views_to_cache(
+        config.cached_views,
+        config.augmentation,
+        len(train_batches.labels),
+        val_images,
+        _feature_bytes(model, fine_tune_from, config.image_size, device, steps.dtype),
+    )
+    if views == 0:
+        return steps, train_batches, val_batches
+
+    def cache(batches, transform, count):
+        return cache_features(model, batches, transform, count, fine_tune_from, device, steps.dtype)
+
+    augment = functools.partial(steps.train, generator=steps.generator)
+    train_input = FeatureBatches(
+        cache(train_batches, augment, views),
+        train_batches.labels,
+        train_batches.batch_size,
+        shuffle=True,
+        generator=train_batches.generator,
+        view_generator=steps.generator,
+    )
+    val_input = None
+    if val_batches is not None:
+        val_input = FeatureBatches(
+            cache(val_batches, steps.eval, 1), val_batches.labels, val_batches.batch_size, False
+        )
+    return dataclasses.replace(steps, cached_before=fine_tune_from), train_input, val_input
+
+
+def _feature_bytes(model, fine_tune_from, image_size, device, dtype) -> int:
+    model.eval()
+    probe = torch.zeros(1, 3, image_size, image_size, device=device)
+    with torch.no_grad(), autocast(device, dtype):
+        features = frozen_features(model, to_model_input(probe, device), fine_tune_from)
+    return features.numel() * features.element_size()
+
+
+def _slowed_by(images_per_second, images, extra_seconds):
+    return images / (images / images_per_second + extra_seconds)
 
 
 def make_optimizer(model, config: TrainConfig) -> torch.optim.Optimizer:
@@ -199,12 +286,18 @@ def cpu_has_native_bf16() -> bool:
 @dataclass
 class _Steps:
     """How batches are prepared and run: the transforms, autocast dtype and augmentation
-    random generator, shared by training, validation and calibration."""
+    random generator, shared by training, validation and calibration.
+
+    cached_before is None when batches hold pixels; otherwise they hold the features the
+    frozen layers before that stage made of them (see cache_frozen_layers), and the
+    transforms are not applied.
+    """
 
     train: Callable
     eval: Callable
     dtype: torch.dtype | None
     generator: torch.Generator
+    cached_before: str | None = None
 
 
 def train_one_epoch(
@@ -212,7 +305,8 @@ def train_one_epoch(
 ):
     """Run one pass over batches, updating the model's trainable parameters.
 
-    batches yields (uint8 pixels, labels); steps.train augments and normalises them.
+    batches yields (uint8 pixels, labels), which steps.train augments and normalises, or
+    (cached features, labels) when steps.cached_before is set.
     The scheduler, if any, steps after every batch. after_batch(batch_index) is called
     after each batch (counting from 1). Returns (mean loss per image, training accuracy,
     images per second).
@@ -221,11 +315,11 @@ def train_one_epoch(
     set_train_mode(model)
     started = time.perf_counter()
     total_loss, correct, seen = 0.0, 0, 0
-    for batch_index, (pixels, labels) in enumerate(batches, start=1):
-        images = _to_model_input(steps.train(pixels, steps.generator), device)
+    for batch_index, (batch, labels) in enumerate(batches, start=1):
+        inputs = _model_input(batch, steps, device, augment=True)
         labels = labels.to(device, non_blocking=True)
-        with _autocast(device, steps.dtype):
-            logits = model(images)
+        with autocast(device, steps.dtype):
+            _, logits = embed_and_classify(model, inputs, steps.cached_before or "all")
             loss = criterion(logits.float(), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -262,11 +356,10 @@ def collect_outputs(model, batches, device, steps=None, dtype="same"):
     dtype = steps.dtype if dtype == "same" else dtype
     model.eval()
     outputs = []
-    with torch.inference_mode(), _autocast(device, dtype):
-        for pixels, labels in batches:
-            embeddings, logits = embed_and_classify(
-                model, _to_model_input(steps.eval(pixels), device)
-            )
+    with torch.inference_mode(), autocast(device, dtype):
+        for batch, labels in batches:
+            inputs = _model_input(batch, steps, device, augment=False)
+            embeddings, logits = embed_and_classify(model, inputs, steps.cached_before or "all")
             outputs.append((embeddings.float().cpu(), logits.float().cpu(), labels))
     if not outputs:
         return torch.empty(0, 0), torch.empty(0, 0), torch.empty(0, dtype=torch.int64)
@@ -302,14 +395,11 @@ def calibrate_model(model, config: TrainConfig, train_batches, val_batches, devi
     )
 
 
-def _to_model_input(images, device):
-    return images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-
-
-def _autocast(device, dtype):
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
+def _model_input(batch, steps, device, augment):
+    if steps.cached_before is not None:
+        return to_model_input(batch, device)
+    images = steps.train(batch, steps.generator) if augment else steps.eval(batch)
+    return to_model_input(images, device)
 
 
 def _default_steps():
@@ -339,6 +429,7 @@ class _Best:
     def __init__(self):
         self.state_dict, self.epoch = None, 0
         self.val_accuracy = self.val_loss = None
+        self.top_accuracy, self.top_accuracy_epoch = None, 0
 
     def consider(self, model, epoch, val_accuracy, val_loss):
         better = (
@@ -351,3 +442,15 @@ class _Best:
                 k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
             }
             self.epoch, self.val_accuracy, self.val_loss = epoch, val_accuracy, val_loss
+        if val_accuracy is not None and (
+            self.top_accuracy is None or val_accuracy > self.top_accuracy
+        ):
+            self.top_accuracy, self.top_accuracy_epoch = val_accuracy, epoch
+
+    def epochs_without_progress(self, epoch) -> int:
+        """Epochs since validation accuracy last rose (0 without validation data).
+
+        Only a higher accuracy counts: a tie at a lower loss changes the weights kept, but
+        is no sign that training is still getting anywhere.
+        """
+        return 0 if self.top_accuracy is None else epoch - self.top_accuracy_epoch
