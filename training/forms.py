@@ -7,10 +7,10 @@ LABELS = {
     "layer4": "From layer4",
     "layer3": "From layer3",
     "all": "All layers",
-    "auto": "Automatic (layer4 from pretrained weights, all from random)",
+    "auto": "Automatic",
     "none": "None",
-    "light": "Light (flip, small rotation and crop)",
-    "strong": "Strong (also colour jitter, random erasing)",
+    "light": "Light",
+    "strong": "Strong",
 }
 
 
@@ -22,14 +22,22 @@ class TrainForm(forms.Form):
     """Every training parameter; the defaults are faceweb's (training.ml.config)."""
 
     architecture = forms.ChoiceField(choices=choices(ml.ARCHITECTURES))
-    fine_tune_from = forms.ChoiceField(choices=choices(ml.FINE_TUNE_CHOICES), label="Train")
+    fine_tune_from = forms.ChoiceField(
+        choices=choices(ml.FINE_TUNE_CHOICES),
+        label="Train",
+        help_text="Automatic: from layer4 with pretrained weights, every layer from random ones.",
+    )
     epochs = forms.IntegerField(min_value=1, max_value=1000)
     learning_rate = forms.FloatField(min_value=1e-6, max_value=1.0)
     batch_size = forms.IntegerField(min_value=1, max_value=512)
     image_size = forms.IntegerField(
         min_value=ml.MIN_IMAGE_SIZE, max_value=ml.MAX_IMAGE_SIZE, label="Input size (px)"
     )
-    augmentation = forms.ChoiceField(choices=choices(ml.AUGMENTATIONS))
+    augmentation = forms.ChoiceField(
+        choices=choices(ml.AUGMENTATIONS),
+        help_text="Light: flips, small turns and shifts. Strong: also colour changes and "
+        "hidden patches.",
+    )
     label_smoothing = forms.FloatField(min_value=0, max_value=0.5)
     weight_decay = forms.FloatField(min_value=0, max_value=1)
     optimizer = forms.ChoiceField(choices=choices(ml.OPTIMIZERS))

@@ -57,6 +57,14 @@ class TrainConfig:
     # "centroid" told held-back people from known ones better than "softmax" on every
     # seed measured (AUROC 0.74 vs 0.71 on average, 5 of 15 lfw_dev people held back).
     unknown_score: str = "centroid"
+    # Stop once validation accuracy has not risen for this many epochs; 0 never stops
+    # early. The weights of the best epoch are kept either way.
+    early_stopping_patience: int = 0
+    # When only layer3 and later are trained, the frozen layers before them run once on
+    # this many augmented views of each training photo instead of in every epoch, and each
+    # epoch trains on one of the views (training.ml.feature_cache). 0 recomputes them in
+    # every epoch, with fresh augmentation each time.
+    cached_views: int = 4
 
     def __post_init__(self):
         _check_choice("architecture", self.architecture, ARCHITECTURES)
@@ -70,6 +78,8 @@ class TrainConfig:
         _check_int("batch_size", self.batch_size, 1, 4096)
         _check_int("image_size", self.image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
         _check_int("seed", self.seed, 0, 2**32 - 1)
+        _check_int("early_stopping_patience", self.early_stopping_patience, 0, 10_000)
+        _check_int("cached_views", self.cached_views, 0, 64)
         self.learning_rate = _checked_learning_rate(self.learning_rate)
         self.weight_decay = _checked_fraction("weight_decay", self.weight_decay, 0.0, 1.0)
         # Smoothing of 1 would make every target uniform: nothing left to learn.

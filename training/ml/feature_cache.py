@@ -79,7 +79,9 @@ def views_to_cache(
     return max(0, min(wanted, room // max(1, train_images)))
 
 
-def cache_features(model, batches: InMemoryBatches, transform, views, fine_tune_from, device, dtype):
+def cache_features(
+    model, batches: InMemoryBatches, transform, views, fine_tune_from, device, dtype
+):
     """Run the frozen layers before fine_tune_from over every image of batches, views times.
 
     transform(pixels) makes a float batch of a uint8 one (an augmenting transform gives a

@@ -143,7 +143,9 @@ def fit(
             train_accuracy=train_accuracy,
             val_accuracy=val_accuracy,
             seconds=time.perf_counter() - epoch_started + extra_seconds,
-            images_per_second=_slowed_by(images_per_second, len(train_batches.labels), extra_seconds),
+            images_per_second=_slowed_by(
+                images_per_second, len(train_batches.labels), extra_seconds
+            ),
         )
         history.append(stats)
         best.consider(model, epoch, val_accuracy, val_loss)
