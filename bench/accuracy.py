@@ -29,12 +29,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
-from PIL import Image, ImageOps  # noqa: E402
 
-from bench.baseline import link_split, split_dataset, train_reference_recipe  # noqa: E402
+from bench.baseline import (  # noqa: E402
+    FaceCropper,
+    link_split,
+    split_dataset,
+    train_reference_recipe,
+    write_crops,
+)
 from training.ml import calibrate as cal  # noqa: E402
 from training.ml.config import IMAGENET_MEAN, IMAGENET_STD, UNKNOWN_SCORES, TrainConfig  # noqa: E402
-from training.ml.faces import choose_subject, crop_face, detect_faces  # noqa: E402
 from training.ml.model import build_model, embed_and_classify  # noqa: E402
 from training.ml.predictor import Predictor  # noqa: E402
 from training.ml.train import EpochStats, fit  # noqa: E402
@@ -79,36 +83,6 @@ def make_config(args, seed: int) -> TrainConfig:
         default = getattr(TrainConfig, name, None)
         fields[name] = type(default)(text) if default is not None else text
     return TrainConfig.from_dict(fields)
-
-
-class FaceCropper:
-    """Detects and crops the subject's face of each photo once, whatever the seed."""
-
-    def __init__(self):
-        self.crops: dict[Path, Image.Image | None] = {}
-
-    def __call__(self, path: Path) -> Image.Image | None:
-        if path not in self.crops:
-            with Image.open(path) as opened:
-                image = ImageOps.exif_transpose(opened).convert("RGB")
-            subject = choose_subject(detect_faces(image))
-            self.crops[path] = None if subject is None else crop_face(image, subject.box)
-        return self.crops[path]
-
-
-def write_crops(photos_by_person: dict, cropper: FaceCropper, folder: Path) -> int:
-    """Save the face crops of photos_by_person as folder/<person>/<photo>.png; returns the
-    number of photos with no face found (left out)."""
-    missing = 0
-    for person, photos in photos_by_person.items():
-        (folder / person).mkdir(parents=True, exist_ok=True)
-        for photo in photos:
-            crop = cropper(photo)
-            if crop is None:
-                missing += 1
-            else:
-                crop.save(folder / person / f"{photo.stem}.png")
-    return missing
 
 
 def run_seed(args, seed: int, cropper: FaceCropper) -> dict:

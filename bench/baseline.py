@@ -1,4 +1,5 @@
-"""The reference recipe every benchmark compares against, and the dataset split they share.
+"""The reference recipe every benchmark compares against, and the dataset split (and its
+face crops) that the benchmarks share.
 
 The recipe is implemented plainly, exactly as DESIGN.md ("The baseline every benchmark
 compares against") defines it, so that faceweb's figures are always shown beside it,
@@ -18,10 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from PIL import Image, ImageOps
 from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import datasets, models
 from torchvision import transforms as T
+
+from training.ml.faces import choose_subject, crop_face, detect_faces
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -99,22 +103,71 @@ def link_split(split: Split, out: Path) -> Path:
     return out
 
 
+class FaceCropper:
+    """Detects and crops the subject's face of each photo once, whatever the seed, as the
+    app does on upload (training.ml.faces)."""
+
+    def __init__(self):
+        self.crops: dict[Path, Image.Image | None] = {}
+
+    def __call__(self, path: Path) -> Image.Image | None:
+        if path not in self.crops:
+            with Image.open(path) as opened:
+                image = ImageOps.exif_transpose(opened).convert("RGB")
+            subject = choose_subject(detect_faces(image))
+            self.crops[path] = None if subject is None else crop_face(image, subject.box)
+        return self.crops[path]
+
+
+def write_crops(photos_by_person: dict, cropper: FaceCropper, folder: Path) -> int:
+    """Save the face crops of photos_by_person as folder/<person>/<photo>.png; returns the
+    number of photos with no face found (left out)."""
+    missing = 0
+    for person, photos in photos_by_person.items():
+        (folder / person).mkdir(parents=True, exist_ok=True)
+        for photo in photos:
+            crop = cropper(photo)
+            if crop is None:
+                missing += 1
+            else:
+                # The same pixels at any level; the default level took 15 of the 23 ms a
+                # photo cost, time that bench/train_speed.py counts against faceweb.
+                crop.save(folder / person / f"{photo.stem}.png", compress_level=1)
+    return missing
+
+
 @dataclass
 class BaselineResult:
+    """best_epoch counts from 1. epoch_images_per_second[i] is epoch i+1's training speed;
+    epoch_ended[i] the seconds from the start of the call to the end of its validation."""
+
     best_val_accuracy: float
     best_epoch: int
     seconds: float
     images_per_second: float
+    epoch_images_per_second: list[float] = field(default_factory=list)
+    epoch_ended: list[float] = field(default_factory=list)
+
+    @property
+    def seconds_to_best(self) -> float:
+        return self.epoch_ended[self.best_epoch - 1]
 
 
 def train_reference_recipe(
-    data_dir: Path, epochs: int = 20, seed: int = 0, pretrained: bool = False, on_epoch=None
+    data_dir: Path,
+    epochs: int = 20,
+    seed: int = 0,
+    pretrained: bool = False,
+    on_epoch=None,
+    trained_layers: str | None = None,
 ) -> BaselineResult:
     """Train the reference recipe on data_dir/train, validating on data_dir/val.
 
     Seeds torch with seed right before building the model, as fit() does, so that both
-    start from the same random weights. on_epoch(epoch, loss, val_accuracy, seconds) is
-    called after each epoch. Returns the best validation accuracy and timings.
+    start from the same random weights. on_epoch(epoch, loss, val_accuracy, seconds,
+    images_per_second) is called after each epoch. trained_layers overrides the recipe's
+    choice: "all" or "layer4" (layer4 and fc), e.g. to time the layer4 recipe from random
+    weights. Returns the best validation accuracy and timings.
     """
     started = time.perf_counter()
     train_tf = T.Compose(
@@ -138,13 +191,16 @@ def train_reference_recipe(
     weights = models.ResNet18_Weights.IMAGENET1K_V1 if pretrained else None
     model = models.resnet18(weights=weights)
     model.fc = nn.Linear(model.fc.in_features, len(train_set.classes))
-    if pretrained:
+    if trained_layers is None:
+        trained_layers = "layer4" if pretrained else "all"
+    if trained_layers == "layer4":
         for name, parameter in model.named_parameters():
             parameter.requires_grad = name.startswith(("layer4.", "fc."))
     criterion = nn.CrossEntropyLoss()
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
     best_accuracy, best_epoch, train_seconds, trained = -1.0, 0, 0.0, 0
+    epoch_speeds, epoch_ended = [], []
     for epoch in range(1, epochs + 1):
         epoch_started = time.perf_counter()
         model.train()
@@ -157,6 +213,7 @@ def train_reference_recipe(
             total_loss += loss.item() * len(labels)
             trained += len(labels)
         train_seconds += time.perf_counter() - epoch_started
+        epoch_speeds.append(len(train_set) / (time.perf_counter() - epoch_started))
         model.eval()
         correct = 0
         with torch.no_grad():
@@ -165,13 +222,15 @@ def train_reference_recipe(
         accuracy = correct / len(val_set)
         if accuracy > best_accuracy:
             best_accuracy, best_epoch = accuracy, epoch
+        epoch_ended.append(time.perf_counter() - started)
         if on_epoch is not None:
-            on_epoch(
-                epoch, total_loss / len(train_set), accuracy, time.perf_counter() - epoch_started
-            )
+            seconds = time.perf_counter() - epoch_started
+            on_epoch(epoch, total_loss / len(train_set), accuracy, seconds, epoch_speeds[-1])
     return BaselineResult(
         best_val_accuracy=best_accuracy,
         best_epoch=best_epoch,
         seconds=time.perf_counter() - started,
         images_per_second=trained / train_seconds,
+        epoch_images_per_second=epoch_speeds,
+        epoch_ended=epoch_ended,
     )

@@ -44,6 +44,14 @@ class TrainForm(forms.Form):
     schedule = forms.ChoiceField(choices=choices(ml.SCHEDULES))
     precision = forms.ChoiceField(choices=choices(ml.PRECISIONS))
     unknown_score = forms.ChoiceField(choices=choices(ml.UNKNOWN_SCORES), label="Unknown score")
+    early_stopping_patience = forms.IntegerField(
+        min_value=0, max_value=1000, label="Early stopping patience",
+        help_text="Stop after this many epochs without a better validation accuracy (0: off).",
+    )  # fmt: skip
+    cached_views = forms.IntegerField(
+        min_value=0, max_value=64, label="Cached views",
+        help_text="With frozen layers: augmented views per photo computed once (0: none).",
+    )  # fmt: skip
     seed = forms.IntegerField(min_value=0, max_value=2**32 - 1)
     pretrained = forms.CharField(
         max_length=500,

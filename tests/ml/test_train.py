@@ -1,11 +1,16 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch import nn
 from torchvision import models
 
+from training.ml import feature_cache
 from training.ml.config import TrainConfig
 from training.ml.data import load_data
+from training.ml.model import build_model, embed_and_classify, frozen_features, set_train_mode
 from training.ml.train import TrainingCancelled, fit
 
 COLOURS = {"blue": (20, 40, 220), "green": (30, 200, 40), "red": (220, 30, 30)}
@@ -175,3 +180,106 @@ def test_it_names_an_image_it_cannot_decode(tmp_path):
 
     with pytest.raises(ValueError, match="broken.jpg"):
         load_data(tmp_path, 64, 4, seed=0)
+
+
+@pytest.fixture
+def random_weights(tmp_path):
+    """A resnet18 state dict to fine-tune from, as a pretrained weights file."""
+    torch.manual_seed(5)
+    path = tmp_path / "weights.pth"
+    torch.save(models.resnet18(weights=None).state_dict(), path)
+    return str(path)
+
+
+def test_frozen_features_give_the_plain_forward_pass_and_gradients(random_weights):
+    model = build_model("resnet18", 3, random_weights, "layer4")
+    set_train_mode(model)
+    images = torch.randn(4, 3, 64, 64)
+    labels = torch.tensor([0, 1, 2, 0])
+
+    plain_loss = nn.functional.cross_entropy(model(images), labels)
+    plain_grads = torch.autograd.grad(plain_loss, [model.layer4[0].conv1.weight])
+    with torch.no_grad():
+        features = frozen_features(model, images, "layer4")
+    _, logits = embed_and_classify(model, features, "layer4")
+    cached_loss = nn.functional.cross_entropy(logits, labels)
+    cached_grads = torch.autograd.grad(cached_loss, [model.layer4[0].conv1.weight])
+
+    torch.testing.assert_close(cached_loss, plain_loss)
+    torch.testing.assert_close(cached_grads, plain_grads)
+
+
+@pytest.mark.parametrize("fine_tune_from", ["layer4", "fc"])
+def test_training_on_cached_frozen_features_matches_recomputing_them(
+    tmp_path, random_weights, fine_tune_from
+):
+    data_dir = write_dataset(tmp_path / "data")
+    config = small_config(
+        epochs=2,
+        pretrained=random_weights,
+        fine_tune_from=fine_tune_from,
+        augmentation="none",
+        precision="fp32",
+    )
+
+    plain = fit(data_dir, dataclasses.replace(config, cached_views=0))
+    cached = fit(data_dir, config)
+
+    assert (plain.cached_views, cached.cached_views) == (0, 1)
+    for plain_epoch, cached_epoch in zip(plain.history, cached.history, strict=True):
+        assert cached_epoch.loss == pytest.approx(plain_epoch.loss, rel=1e-4)
+        assert cached_epoch.train_accuracy == plain_epoch.train_accuracy
+        assert cached_epoch.val_accuracy == plain_epoch.val_accuracy
+    torch.testing.assert_close(
+        cached.state_dict["fc.weight"], plain.state_dict["fc.weight"], atol=1e-4, rtol=1e-3
+    )
+    torch.testing.assert_close(
+        cached.calibration["centroids"], plain.calibration["centroids"], atol=1e-3, rtol=1e-3
+    )
+
+
+def test_it_caches_several_augmented_views_when_fine_tuning_deeper_layers(random_weights, tmp_path):
+    data_dir = write_dataset(tmp_path / "data")
+
+    layer4 = fit(data_dir, small_config(pretrained=random_weights, fine_tune_from="layer4"))
+    everything = fit(data_dir, small_config(pretrained=random_weights, fine_tune_from="all"))
+
+    assert layer4.cached_views == TrainConfig().cached_views
+    assert everything.cached_views == 0
+
+
+def test_it_keeps_fewer_views_when_the_cache_would_not_fit(monkeypatch, random_weights, tmp_path):
+    # 24 training and 12 validation images; a layer4 feature map at 64 px is 256x4x4 floats.
+    monkeypatch.setattr(feature_cache, "MAX_CACHE_BYTES", (24 * 2 + 12) * 256 * 16 * 4)
+    config = small_config(pretrained=random_weights, fine_tune_from="layer4", precision="fp32")
+
+    result = fit(write_dataset(tmp_path / "data"), config)
+
+    assert result.cached_views == 2
+
+
+def test_it_stops_early_when_validation_accuracy_stops_rising(random_weights, tmp_path):
+    # A learning rate so small that nothing changes: accuracy is flat from epoch 1 on.
+    config = small_config(
+        epochs=10,
+        pretrained=random_weights,
+        fine_tune_from="fc",
+        learning_rate=1e-12,
+        early_stopping_patience=2,
+    )
+
+    result = fit(write_dataset(tmp_path / "data"), config)
+
+    assert [s.epoch for s in result.history] == [1, 2, 3]
+    assert result.stopped_early
+    assert result.best_val_accuracy == max(s.val_accuracy for s in result.history)
+
+
+def test_it_trains_every_epoch_while_validation_accuracy_rises_or_without_patience(tmp_path):
+    data_dir = write_dataset(tmp_path)
+
+    patient = fit(data_dir, small_config(epochs=3, early_stopping_patience=5))
+    no_early_stop = fit(data_dir, small_config(epochs=3))
+
+    assert len(patient.history) == len(no_early_stop.history) == 3
+    assert not patient.stopped_early

@@ -63,8 +63,11 @@ class TrainConfig:
     # When only layer3 and later are trained, the frozen layers before them run once on
     # this many augmented views of each training photo instead of in every epoch, and each
     # epoch trains on one of the views (training.ml.feature_cache). 0 recomputes them in
-    # every epoch, with fresh augmentation each time.
-    cached_views: int = 4
+    # every epoch, with fresh augmentation each time. Fine-tuning layer4 of a backbone
+    # trained on att_faces to lfw_dev face crops (112 px, 40 epochs, seeds 0 and 1), best
+    # val accuracy was 88/87% recomputing, 88/85% with 16 views, 85/82% with 8, 82/80%
+    # with 4, 70% with 1; the run took 42 s with 16 views against 55 s recomputing.
+    cached_views: int = 16
 
     def __post_init__(self):
         _check_choice("architecture", self.architecture, ARCHITECTURES)
