@@ -35,7 +35,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to activate.", level="error")
             return
-        services.activate_version(queryset.get())
+        try:
+            services.activate_version(queryset.get())
+        except services.ModelUnavailable as exc:
+            self.message_user(request, str(exc), level="error")
+            return
         self.message_user(request, "Activated.")
 
     def has_add_permission(self, request):

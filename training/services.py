@@ -3,6 +3,7 @@
 torch is imported lazily here, so a web process that only lists identities never loads it.
 """
 
+import hashlib
 import shutil
 import tempfile
 import threading
@@ -154,12 +155,38 @@ def active_version():
     return ModelVersion.objects.filter(is_active=True).first()
 
 
-@transaction.atomic
 def activate_version(version):
-    """Make this version the one every process identifies with."""
-    ModelVersion.objects.filter(is_active=True).exclude(pk=version.pk).update(is_active=False)
-    ModelVersion.objects.filter(pk=version.pk).update(is_active=True, activated_at=timezone.now())
+    """Make this version the one every process identifies with.
+
+    Raises ModelUnavailable, and changes nothing, when its file is missing, unreadable or
+    does not match its checksum: the active version keeps serving.
+    """
+    verify_artifact(version)
+    with transaction.atomic():
+        others = ModelVersion.objects.filter(is_active=True).exclude(pk=version.pk)
+        others.update(is_active=False)
+        ModelVersion.objects.filter(pk=version.pk).update(
+            is_active=True, activated_at=timezone.now()
+        )
     version.refresh_from_db()
+
+
+def verify_artifact(version):
+    """Raise ModelUnavailable unless the version's file is there and matches its sha256."""
+    digest = hashlib.sha256()
+    try:
+        with version.artifact.open("rb") as artifact:
+            for chunk in iter(lambda: artifact.read(1 << 20), b""):
+                digest.update(chunk)
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailable(
+            f"Model {version} cannot be used: its file is missing ({exc})."
+        ) from exc
+    if digest.hexdigest() != version.sha256:
+        raise ModelUnavailable(
+            f"Model {version} cannot be used: its file does not match its checksum "
+            "(it was changed or damaged). Train again or activate another version."
+        )
 
 
 def face_images(image_ids):

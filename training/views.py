@@ -123,7 +123,11 @@ def job_cancel(request, pk):
 @role_required(TRAINER)
 def version_activate(request, pk):
     version = get_object_or_404(ModelVersion, pk=pk)
-    services.activate_version(version)
+    try:
+        services.activate_version(version)
+    except services.ModelUnavailable as exc:
+        messages.error(request, str(exc))
+        return redirect("training:home")
     audit.record(request.user, "version.activate", version)
     messages.success(request, f"Model {version} is now active.")
     return redirect("training:home")

@@ -1,7 +1,11 @@
 """Every endpoint, for the cast: the role it needs gets in, the role just below gets 403, and a
 caller without credentials gets 401 with a WWW-Authenticate header."""
 
+import hashlib
+
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -24,7 +28,8 @@ def things(cast):
     ]
     job = TrainingJob.objects.create()
     version = ModelVersion.objects.create(
-        job=job, artifact="models/x.pt", sha256="0" * 64, architecture="resnet18",
+        job=job, artifact=default_storage.save("models/x.pt", ContentFile(b"model")),
+        sha256=hashlib.sha256(b"model").hexdigest(), architecture="resnet18",
         classes=[], dataset_hash="h",
     )  # fmt: skip
     prediction = Prediction.objects.create(

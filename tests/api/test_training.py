@@ -1,4 +1,8 @@
+import hashlib
+
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.urls import reverse
 
 from accounts.models import AuditEvent
@@ -96,12 +100,26 @@ def test_a_trainer_activates_a_model_version(api):
         artifact="a.pt", sha256="0" * 64, architecture="resnet18", classes=[], dataset_hash="h",
         is_active=True,
     )  # fmt: skip
+    name = default_storage.save("models/b.pt", ContentFile(b"model bytes"))
     new = ModelVersion.objects.create(
-        artifact="b.pt", sha256="1" * 64, architecture="resnet18", classes=[], dataset_hash="h"
-    )
+        artifact=name, sha256=hashlib.sha256(b"model bytes").hexdigest(),
+        architecture="resnet18", classes=[], dataset_hash="h",
+    )  # fmt: skip
     response = api("trainer").post(reverse("api:version-activate", args=[new.pk]))
     assert response.status_code == 200 and response.json()["is_active"] is True
     old.refresh_from_db()
     assert not old.is_active
     event = AuditEvent.objects.get()
     assert (event.action, event.target_id) == ("version.activate", str(new.pk))
+
+
+def test_a_version_whose_file_does_not_match_is_not_activated(api):
+    version = ModelVersion.objects.create(
+        artifact="models/missing.pt", sha256="1" * 64, architecture="resnet18", classes=[],
+        dataset_hash="h",
+    )  # fmt: skip
+    response = api("trainer").post(reverse("api:version-activate", args=[version.pk]))
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "model_unavailable"
+    version.refresh_from_db()
+    assert not version.is_active

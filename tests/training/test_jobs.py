@@ -201,3 +201,22 @@ def test_a_job_running_elsewhere_is_left_alone_by_another_worker():
     claim_job(job.pk, "celery@host1")
     assert run_job(job.pk, worker="celery@host2") is None
     assert TrainingJob.objects.get().status == TrainingJob.Status.RUNNING
+
+
+def test_activating_a_tampered_version_is_refused_and_the_active_one_keeps_serving(enrolled):
+    enrolled()
+    run_job(queued_job(epochs=1).pk)
+    first = services.active_version()
+    add_more = queued_job(epochs=1, seed=1)
+    from identities.models import FaceImage
+
+    FaceImage.objects.last().delete()  # new data: the second version would be activated
+    run_job(add_more.pk)
+    second = services.active_version()
+    assert second != first
+    with open(first.artifact.path, "r+b") as handle:
+        handle.seek(200)
+        handle.write(b"tampered")
+    with pytest.raises(services.ModelUnavailable, match="checksum"):
+        services.activate_version(first)
+    assert services.active_version() == second
