@@ -4,13 +4,9 @@ Every write goes through the same code as the pages (identities.uploads, identif
 training.services) and leaves the same audit record.
 """
 
-import mimetypes
-
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Count, Q
-from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -28,7 +24,7 @@ from accounts import audit
 from accounts.roles import ADMIN, has_role
 from identities.models import FaceImage, Identity, Prediction
 from identities.uploads import add_uploaded_files
-from identities.views import identify_upload
+from identities.views import identify_upload, stored_file_response
 from training import services
 from training.models import ModelVersion, TrainingJob
 
@@ -65,12 +61,7 @@ class IdentityList(generics.ListCreateAPIView):
 
     def get_queryset(self):
         return (
-            Identity.objects.select_related("created_by")
-            .annotate(
-                photo_count=Count("images"),
-                usable_count=Count("images", filter=Q(images__status=FaceImage.Status.OK)),
-            )
-            .order_by("name")
+            Identity.objects.select_related("created_by").with_photo_counts().order_by("name")
         )  # Meta.ordering is dropped from GROUP BY queries
 
     def perform_create(self, serializer):
@@ -177,10 +168,7 @@ class FileView(APIView):
     def file_response(self, name):
         if not name or not default_storage.exists(name):
             raise exceptions.NotFound("The file is gone.")
-        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        response = FileResponse(default_storage.open(name, "rb"), content_type=content_type)
-        response["Cache-Control"] = "private, max-age=3600"
-        return response
+        return stored_file_response(name)
 
 
 class ImageFile(FileView):

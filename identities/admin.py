@@ -1,5 +1,4 @@
 from django.contrib import admin
-from django.db.models import Count
 from django.utils.html import format_html
 
 from training import services
@@ -47,15 +46,14 @@ class IdentityAdmin(admin.ModelAdmin):
 
     @admin.display(description="")
     def cover(self, obj):
-        image = obj.images.first()
-        return thumbnail_tag(image.thumbnail if image else None, 40)
+        return thumbnail_tag(obj.cover_thumbnail, 40)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(photos=Count("images"))
+        return super().get_queryset(request).with_photo_counts()
 
-    @admin.display(description="Photos", ordering="photos")
+    @admin.display(description="Photos", ordering="photo_count")
     def photo_count(self, obj):
-        return obj.photos
+        return obj.photo_count
 
     def save_model(self, request, obj, form, change):
         if not change:

@@ -4,6 +4,22 @@ from django.urls import reverse
 from django.utils.text import slugify
 
 
+class IdentityQuerySet(models.QuerySet):
+    def with_photo_counts(self):
+        """Annotate photo_count, usable_count and cover_thumbnail (the newest photo's
+        thumbnail name), in the one query that lists people."""
+        newest = FaceImage.objects.filter(identity=models.OuterRef("pk")).order_by(
+            "-uploaded_at", "-id"
+        )
+        return self.annotate(
+            photo_count=models.Count("images", distinct=True),
+            usable_count=models.Count(
+                "images", filter=models.Q(images__status=FaceImage.Status.OK), distinct=True
+            ),
+            cover_thumbnail=models.Subquery(newest.values("thumbnail")[:1]),
+        )
+
+
 class Identity(models.Model):
     """A person the model can learn to recognise."""
 
@@ -18,6 +34,8 @@ class Identity(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = IdentityQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -4,7 +4,6 @@ import time
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
-from django.db.models import Count, Q
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -48,16 +47,8 @@ def identity_list(request):
         audit.record(request.user, "identity.create", identity)
         messages.success(request, f"{identity.name} was added. Now upload a few photos.")
         return redirect(identity)
-    identities = Identity.objects.annotate(
-        photo_count=Count("images"),
-        usable_count=Count("images", filter=Q(images__status=FaceImage.Status.OK)),
-    )
-    covers = {
-        image.identity_id: image
-        for image in FaceImage.objects.filter(identity__in=identities).order_by("-uploaded_at")
-    }
-    rows = [(identity, covers.get(identity.pk)) for identity in identities]
-    return render(request, "identities/list.html", {"rows": rows, "form": form})
+    identities = Identity.objects.with_photo_counts().order_by("name")
+    return render(request, "identities/list.html", {"identities": identities, "form": form})
 
 
 @role_required(EDITOR)
@@ -223,7 +214,12 @@ def media(request, path):
         raise PermissionDenied("Photos of people are for editors.")
     if not default_storage.exists(path):
         raise Http404("No such file.")
-    content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
-    response = FileResponse(default_storage.open(path, "rb"), content_type=content_type)
+    return stored_file_response(path)
+
+
+def stored_file_response(name):
+    """Stream a stored file the caller has been allowed to see; private to the browser."""
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    response = FileResponse(default_storage.open(name, "rb"), content_type=content_type)
     response["Cache-Control"] = "private, max-age=3600"
     return response

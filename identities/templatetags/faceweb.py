@@ -10,4 +10,5 @@ def private_url(file):
     own URL, which for object storage would be a link anyone holding it could open)."""
     if not file:
         return ""
-    return reverse("identities:media", args=[file.name])
+    name = file if isinstance(file, str) else file.name  # a FieldFile or a stored name
+    return reverse("identities:media", args=[name])

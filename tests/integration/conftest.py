@@ -107,15 +107,11 @@ class App:
         return process
 
     def start_worker(self, *extra):
-        # The child keeps its own copy of the log's file descriptor.
-        with open(self.tmp_path / f"worker-{len(self.processes)}.log", "w") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "faceweb", "worker", "--loglevel=INFO",
-                 "--concurrency=1", f"--hostname=test-{uuid.uuid4().hex[:6]}@%h", *extra],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        self.processes.append(process)
-        return process
+        return self._start(
+            "worker",
+            [sys.executable, "-m", "celery", "-A", "faceweb", "worker", "--loglevel=INFO",
+             "--concurrency=1", f"--hostname=test-{uuid.uuid4().hex[:6]}@%h", *extra],
+        )  # fmt: skip
 
     def stop(self):
         for process in self.processes:
