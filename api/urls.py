@@ -4,7 +4,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import IsAuthenticated
 
-from . import views
+from . import people, review, views
 
 app_name = "api"
 
@@ -26,6 +26,12 @@ urlpatterns = [
         views.ImageFile.as_view(),
         name="image-file",
     ),
+    path("identities/<int:pk>/merge/", people.IdentityMerge.as_view(), name="identity-merge"),
+    path("identities/<int:pk>/split/", people.IdentitySplit.as_view(), name="identity-split"),
+    path("identities/<int:pk>/move/", people.IdentityMove.as_view(), name="identity-move"),
+    path("imports/", people.ImportList.as_view(), name="import-list"),
+    path("imports/<int:pk>/", people.ImportDetail.as_view(), name="import-detail"),
+    path("imports/<int:pk>/confirm/", people.ImportConfirm.as_view(), name="import-confirm"),
     path("training-jobs/", views.TrainingJobList.as_view(), name="job-list"),
     path("training-jobs/<int:pk>/", views.TrainingJobDetail.as_view(), name="job-detail"),
     path("training-jobs/<int:pk>/cancel/", views.TrainingJobCancel.as_view(), name="job-cancel"),
@@ -40,6 +46,12 @@ urlpatterns = [
     path("predictions/", views.PredictionList.as_view(), name="prediction-list"),
     path("predictions/<int:pk>/", views.PredictionDetail.as_view(), name="prediction-detail"),
     path("predictions/<int:pk>/photo/", views.PredictionPhoto.as_view(), name="prediction-photo"),
+    path(
+        "predictions/<int:pk>/faces/<int:index>/review/",
+        review.FaceReview.as_view(),
+        name="face-review",
+    ),
+    path("review/", review.ReviewQueue.as_view(), name="review-queue"),
     # The schema names no person, but the API is for the team: any logged-in user or token.
     path(
         "schema/",

@@ -6,7 +6,6 @@ training.services) and leaves the same audit record.
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -23,6 +22,7 @@ from rest_framework.views import APIView
 from accounts import audit
 from accounts.roles import ADMIN, has_role
 from identities.models import FaceImage, Identity, Prediction
+from identities.privacy import forget_identity
 from identities.uploads import add_uploaded_files
 from identities.views import identify_upload, stored_file_response
 from training import services
@@ -71,7 +71,8 @@ class IdentityList(generics.ListCreateAPIView):
 
 class IdentityDetail(generics.RetrieveUpdateDestroyAPIView):
     """One person (editor). PATCH renames or changes notes and the active flag; DELETE
-    removes the person with every photo, and marks models trained on them as stale."""
+    removes the person with every photo and every identification that names them, and
+    notes on the models trained on them that their face is still in those weights."""
 
     permission_classes = [IsEditor]
     serializer_class = IdentitySerializer
@@ -85,13 +86,7 @@ class IdentityDetail(generics.RetrieveUpdateDestroyAPIView):
         audit.record(self.request.user, "identity.change", identity, fields=changed)
 
     def perform_destroy(self, identity):
-        identity_id = identity.pk
-        with transaction.atomic():
-            audit.record(
-                self.request.user, "identity.delete", identity, photos=identity.images.count()
-            )
-            identity.delete()
-        services.note_identity_deleted(identity_id)
+        forget_identity(identity, self.request.user)
 
 
 class IdentityImages(generics.ListAPIView):
@@ -204,10 +199,11 @@ class TrainingJobList(generics.ListAPIView):
 
     @extend_schema(
         request=TrainingParamsSerializer,
-        responses={201: TrainingJobSerializer, 400: ERROR, 409: ERROR},
+        responses={200: TrainingJobSerializer, 201: TrainingJobSerializer, 400: ERROR, 409: ERROR},
         description="Queues a job with these parameters; the others take their defaults. "
         "Unknown parameters are refused (400). 409 when the photos cannot make a training "
-        "set yet.",
+        "set yet. When the same job on the same photos is already queued or running, the "
+        "answer is 200 with that job, and nothing new is started.",
     )
     def post(self, request):
         params = TrainingParamsSerializer(data=request.data)
@@ -218,8 +214,10 @@ class TrainingJobList(generics.ListAPIView):
             )
         except ValueError as exc:
             raise exceptions.ValidationError(str(exc)) from None
-        audit.record(request.user, "training.start", job)
         data = TrainingJobSerializer(job, context={"request": request}).data
+        if job.already_started:  # the same job on the same photos: answer with that one
+            return Response(data, status=status.HTTP_200_OK)
+        audit.record(request.user, "training.start", job)
         return Response(data, status=status.HTTP_201_CREATED)
 
 

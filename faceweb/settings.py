@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "api",
     "identities",
     "training",
+    "imports",
 ]
 
 MIDDLEWARE = [
@@ -185,7 +186,20 @@ CACHES = {
 FACEWEB_MAX_UPLOAD_BYTES = env_int("FACEWEB_MAX_UPLOAD_BYTES", 15 * 1024 * 1024)
 FACEWEB_MAX_PIXELS = env_int("FACEWEB_MAX_PIXELS", 40_000_000)
 FACEWEB_MAX_FILES_PER_UPLOAD = env_int("FACEWEB_MAX_FILES_PER_UPLOAD", 200)
-DATA_UPLOAD_MAX_NUMBER_FILES = FACEWEB_MAX_FILES_PER_UPLOAD
+# --- bulk import (a zip or a folder, one sub-folder per person) ----------------------------
+FACEWEB_IMPORT_MAX_ZIP_BYTES = env_int("FACEWEB_IMPORT_MAX_ZIP_BYTES", 1024 * 1024 * 1024)
+# What the zip may unpack to in all, and how many times its packed size one file may grow
+# (photos barely compress, so a high ratio means a zip bomb).
+FACEWEB_IMPORT_MAX_TOTAL_BYTES = env_int("FACEWEB_IMPORT_MAX_TOTAL_BYTES", 2 * 1024**3)
+FACEWEB_IMPORT_MAX_RATIO = env_int("FACEWEB_IMPORT_MAX_RATIO", 100)
+FACEWEB_IMPORT_MAX_FILES = env_int("FACEWEB_IMPORT_MAX_FILES", 10_000)
+# A folder chosen in the browser arrives as one file per photo; bigger ones go as a zip.
+FACEWEB_IMPORT_MAX_FOLDER_FILES = env_int("FACEWEB_IMPORT_MAX_FOLDER_FILES", 1000)
+# A running import whose worker has not reported for this long is stopped, to be resumed.
+FACEWEB_IMPORT_STALE_SECONDS = env_int("FACEWEB_IMPORT_STALE_SECONDS", 300)
+# The data quality page warns about people with fewer usable photos than this.
+FACEWEB_MIN_PHOTOS_PER_IDENTITY = env_int("FACEWEB_MIN_PHOTOS_PER_IDENTITY", 10)
+DATA_UPLOAD_MAX_NUMBER_FILES = max(FACEWEB_MAX_FILES_PER_UPLOAD, FACEWEB_IMPORT_MAX_FOLDER_FILES)
 # Above this Django spools uploads to disk instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
@@ -205,6 +219,19 @@ FACEWEB_TORCH_THREADS = env_int("FACEWEB_TORCH_THREADS", 1)
 # Overrides every model's calibrated "unknown" threshold when set (a number; see README).
 FACEWEB_UNKNOWN_THRESHOLD = env_float("FACEWEB_UNKNOWN_THRESHOLD", None)
 
+# --- identification history, review and retention ------------------------------------------
+# Faces named with a confidence below this (or unknown) wait in the Review inbox.
+FACEWEB_REVIEW_BELOW_CONFIDENCE = env_float("FACEWEB_REVIEW_BELOW_CONFIDENCE", 0.6)
+# Unknown faces at least this similar (cosine of centred embeddings) are grouped together
+# on the "Do you know this person?" page.
+FACEWEB_GROUP_SIMILARITY = env_float("FACEWEB_GROUP_SIMILARITY", 0.5)
+# Photos sent to identification (and the faces nobody reviewed) are deleted after this many
+# days by the beat task, keeping only the results; 0 keeps them.
+FACEWEB_PREDICTION_RETENTION_DAYS = env_int("FACEWEB_PREDICTION_RETENTION_DAYS", 30)
+# Off: photos sent to identification are never stored, nor their faces (results only;
+# nothing can then be learnt from a review).
+FACEWEB_KEEP_PREDICTION_PHOTOS = env_bool("FACEWEB_KEEP_PREDICTION_PHOTOS", True)
+
 # --- Celery -------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
 _broker_folder = DATA_DIR / "broker"
@@ -213,6 +240,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_folder / "queue"),
         "data_folder_out": str(_broker_folder / "queue"),
         "processed_folder": str(_broker_folder / "processed"),
+        # kombu's default is "control" in the current directory.
+        "control_folder": str(_broker_folder / "control"),
         "store_processed": False,
     }
 else:
@@ -245,6 +274,11 @@ if FACEWEB_RETRAIN_SCHEDULE:
     CELERY_BEAT_SCHEDULE["retrain-if-data-changed"] = {
         "task": "training.tasks.retrain_if_data_changed",
         "schedule": crontab(_minute, _hour, _day, _month, _weekday),
+    }
+if FACEWEB_PREDICTION_RETENTION_DAYS:
+    CELERY_BEAT_SCHEDULE["purge-expired-predictions"] = {
+        "task": "identities.tasks.purge_expired_predictions",
+        "schedule": 3600.0,
     }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TASK_ANNOTATIONS = {

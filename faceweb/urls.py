@@ -15,5 +15,6 @@ urlpatterns = [
     path("api/v1/", include("api.urls")),
     path("account/", include("accounts.urls")),
     path("training/", include("training.urls")),
+    path("imports/", include("imports.urls")),
     path("", include("identities.urls")),
 ]

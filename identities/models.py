@@ -69,6 +69,11 @@ class FaceImage(models.Model):
         TOO_SMALL = "too_small", "Face too small"
         REJECTED = "rejected", "Rejected"
 
+    class Source(models.TextChoices):
+        UPLOAD = "upload", "Uploaded"
+        REVIEW = "review", "Confirmed in review"
+        IMPORT = "import", "Bulk import"
+
     identity = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="images")
     image = models.FileField(max_length=255)
     thumbnail = models.FileField(max_length=255, blank=True)
@@ -83,8 +88,24 @@ class FaceImage(models.Model):
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OK)
+    source = models.CharField(
+        max_length=20, choices=Source.choices, default=Source.UPLOAD, help_text="How it came in."
+    )
+    source_face = models.ForeignKey(
+        "PredictionFace",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="training_images",
+        help_text="The identified face a reviewer confirmed or corrected into this photo.",
+    )
     uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who uploaded it, or who confirmed the face it comes from.",
     )
     uploaded_at = models.DateTimeField(auto_now_add=True)
 
@@ -143,3 +164,87 @@ class Prediction(models.Model):
     @property
     def best_face(self):
         return self.faces[0] if self.faces else None
+
+
+class PredictionFaceQuerySet(models.QuerySet):
+    def to_review(self, below_confidence):
+        """Pending faces the model was unsure about: unknown, or named with a confidence
+        under below_confidence; oldest first."""
+        unsure = models.Q(identity__isnull=True) | models.Q(confidence__lt=below_confidence)
+        return (
+            self.filter(unsure, review=PredictionFace.Review.PENDING)
+            .select_related("prediction", "identity", "prediction__created_by")
+            .order_by("prediction__created_at", "prediction_id", "index")
+        )
+
+
+class PredictionFace(models.Model):
+    """One face of an identification: what the model said, and what a reviewer said."""
+
+    class Review(models.TextChoices):
+        PENDING = "pending", "Not reviewed"
+        CONFIRMED = "confirmed", "Confirmed"
+        CORRECTED = "corrected", "Corrected"
+        REJECTED = "rejected", "Not anyone we know"
+
+    prediction = models.ForeignKey(Prediction, on_delete=models.CASCADE, related_name="face_rows")
+    index = models.PositiveSmallIntegerField(help_text="0 is the largest face.")
+    box = models.JSONField(help_text="[x, y, width, height] in the photo.")
+    identity = models.ForeignKey(
+        Identity,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="recognitions",
+        help_text="Who the model named; empty for an unknown face.",
+    )
+    confidence = models.FloatField()
+    score = models.FloatField(null=True, blank=True)
+    candidates = models.JSONField(default=list, help_text="The model's top-k, best first.")
+    face_crop = models.FileField(
+        max_length=255, blank=True, help_text="The face with some context, for review."
+    )
+    crop_box = models.JSONField(
+        null=True, blank=True, help_text="Where the face is inside face_crop."
+    )
+    embedding = models.BinaryField(
+        null=True, blank=True, help_text="float32 face embedding, to group unknown faces."
+    )
+    embedding_version = models.ForeignKey(
+        "training.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    review = models.CharField(max_length=20, choices=Review.choices, default=Review.PENDING)
+    reviewed_identity = models.ForeignKey(
+        Identity,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reviewed_faces",
+        help_text="Who the reviewer said it is.",
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PredictionFaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["prediction", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["prediction", "index"], name="one_row_per_face")
+        ]
+
+    def __str__(self):
+        return f"Face {self.index + 1} of prediction #{self.prediction_id}"
+
+    @property
+    def is_pending(self):
+        return self.review == self.Review.PENDING
+
+    @property
+    def answer(self):
+        """The name the face goes by now: the reviewer's word, else the model's."""
+        if self.review == self.Review.REJECTED:
+            return None
+        return self.reviewed_identity or self.identity

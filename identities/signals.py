@@ -4,7 +4,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
-from .models import FaceImage, Prediction
+from .models import FaceImage, Prediction, PredictionFace
 
 
 def _delete_files_on_commit(*files):
@@ -26,3 +26,8 @@ def delete_face_image_files(sender, instance, **kwargs):
 @receiver(post_delete, sender=Prediction)
 def delete_prediction_photo(sender, instance, **kwargs):
     _delete_files_on_commit(instance.photo)
+
+
+@receiver(post_delete, sender=PredictionFace)
+def delete_prediction_face_crop(sender, instance, **kwargs):
+    _delete_files_on_commit(instance.face_crop)

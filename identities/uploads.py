@@ -70,6 +70,9 @@ def clean_image(data):
             opened.load()  # decodes everything now, so a truncated file fails here
             image = ImageOps.exif_transpose(opened)
             image = to_rgb(image)
+            # Pillow carries comments, EXIF and text chunks along in .info and writes the
+            # JPEG comment back on save: a script hidden there would survive re-encoding.
+            image.info = {}
     except UploadError:
         raise
     except Image.DecompressionBombError:
@@ -123,7 +126,7 @@ def save_jpeg(folder, image, max_size=None):
     )
 
 
-def add_face_image(identity, clean, *, original_name="", user=None):
+def add_face_image(identity, clean, *, original_name="", user=None, source=None):
     """Store a cleaned photo for an identity, with its face crop; returns the FaceImage.
 
     Raises UploadError for a duplicate. A photo without a usable face is still stored, with
@@ -133,6 +136,39 @@ def add_face_image(identity, clean, *, original_name="", user=None):
     if identity.images.filter(sha256=clean.sha256).exists():
         raise UploadError(f"This photo is already among {identity.name}'s photos.")
     face = services.analyse_enrolment_photo(clean.image)
+    return _store_face_image(
+        identity,
+        clean,
+        face,
+        original_name=original_name,
+        user=user,
+        source=source or FaceImage.Source.UPLOAD,
+    )
+
+
+def add_reviewed_face(identity, image, box, *, user, source_face):
+    """Store a face a reviewer named (from an identification) as a photo of identity.
+
+    image is the face with some context around it, box the face inside it: the face is not
+    detected again, so the training crop is the one the model was shown. Same checks,
+    files and rollback as an upload; raises UploadError for a duplicate.
+    """
+    clean = CleanImage(image=to_rgb(image), sha256=hashlib.sha256(encode_jpeg(image)).hexdigest())
+    if identity.images.filter(sha256=clean.sha256).exists():
+        raise UploadError(f"This face is already among {identity.name}'s photos.")
+    face = services.analyse_reviewed_face(clean.image, box)
+    return _store_face_image(
+        identity,
+        clean,
+        face,
+        original_name=f"prediction-{source_face.prediction_id}-face-{source_face.index + 1}.jpg",
+        user=user,
+        source=FaceImage.Source.REVIEW,
+        source_face=source_face,
+    )
+
+
+def _store_face_image(identity, clean, face, *, original_name, user, source, source_face=None):
     names = {
         "image": save_jpeg("faces", clean.image),
         "thumbnail": save_jpeg("thumbs", clean.image, THUMBNAIL_SIZE),
@@ -151,6 +187,8 @@ def add_face_image(identity, clean, *, original_name="", user=None):
                 detector_score=face.score,
                 candidates=face.candidates,
                 uploaded_by=user,
+                source=source,
+                source_face=source_face,
                 **names,
             )
     except IntegrityError:

@@ -13,20 +13,22 @@ from accounts.roles import ADMIN, EDITOR, VIEWER, has_role, role_required
 from training import services
 
 from .forms import IdentifyForm, IdentityForm, PhotoUploadForm
-from .models import FaceImage, Identity, Prediction
+from .models import FaceImage, Identity, Prediction, PredictionFace
+from .privacy import forget_identity, predictions_naming
+from .recognitions import record_identification
 from .uploads import (
     UploadError,
     add_uploaded_files,
     choose_face,
     clean_image,
     read_upload,
-    save_jpeg,
 )
 
 # Only files under these folders are ever served: enrolment photos to editors, a prediction's
 # photo to the person who asked and to admins.
 ENROLMENT_FOLDERS = ("faces/", "thumbs/", "crops/")
 PREDICTION_FOLDER = "predictions/"
+FACE_FOLDER = "prediction-faces/"  # one face of an identification, with some context
 
 
 def home(request):
@@ -61,13 +63,11 @@ def identity_detail(request, slug):
             audit.record(request.user, "photo.add", identity, count=len(added))
         _report_upload(request, added, refused)
         return redirect(identity)
-    images = identity.images.all()
+    images = identity.images.select_related("source_face", "uploaded_by")
     unusable = sum(1 for image in images if not image.is_usable)
-    return render(
-        request,
-        "identities/detail.html",
-        {"identity": identity, "images": images, "unusable": unusable, "form": form},
-    )
+    context = {"identity": identity, "images": images, "unusable": unusable, "form": form}
+    context["retrain"] = services.retrain_status()
+    return render(request, "identities/detail.html", context)
 
 
 def _report_upload(request, added, refused):
@@ -93,13 +93,23 @@ def identity_edit(request, slug):
 def identity_delete(request, slug):
     identity = get_object_or_404(Identity, slug=slug)
     if request.method == "POST":
-        identity_id, name = identity.pk, identity.name
-        audit.record(request.user, "identity.delete", identity, photos=identity.images.count())
-        identity.delete()
-        services.note_identity_deleted(identity_id)
-        messages.success(request, f"{name} and all their photos were deleted.")
+        name = identity.name
+        deleted = forget_identity(identity, request.user)
+        messages.success(request, f"{name}, their photos and identifications were deleted.")
+        if deleted["versions"]:
+            messages.warning(
+                request,
+                f"{len(deleted['versions'])} model version(s) were trained on {name}: their face "
+                "is still inside those weights. Retrain, then delete the old versions.",
+            )
+            return redirect("training:home")
         return redirect("identities:list")
-    return render(request, "identities/delete.html", {"identity": identity})
+    context = {
+        "identity": identity,
+        "predictions": predictions_naming(identity).count(),
+        "versions": services.versions_trained_on(identity.pk),
+    }
+    return render(request, "identities/delete.html", context)
 
 
 @role_required(EDITOR)
@@ -171,17 +181,8 @@ def identify_upload(uploaded_file, user, strictness="normal"):
     """
     started = time.perf_counter()
     clean = clean_image(read_upload(uploaded_file))
-    result = services.identify(clean.image, strictness=strictness)
-    photo_name = save_jpeg("predictions", clean.image)
-    prediction = Prediction.objects.create(
-        photo=photo_name,
-        width=clean.width,
-        height=clean.height,
-        model_version_id=result["model_version"],
-        faces=result["faces"],
-        latency_ms=round((time.perf_counter() - started) * 1000, 1),
-        created_by=user,
-    )
+    result = services.identify(clean.image, strictness=strictness, with_embeddings=True)
+    prediction = record_identification(clean.image, result, user, started)
     audit.record(user, "identify", prediction, faces=len(prediction.faces))
     return prediction
 
@@ -194,27 +195,43 @@ def prediction_detail(request, pk):
     prediction = get_object_or_404(Prediction, pk=pk)
     if not can_see_prediction(request.user, prediction):
         raise PermissionDenied("This identification belongs to someone else.")
+    rows = {row.index: row for row in prediction.face_rows.select_related("reviewed_identity")}
     faces = [
-        face | {"style": _box_style(face["box"], prediction.width, prediction.height)}
-        for face in prediction.faces
+        face
+        | {"style": _box_style(face["box"], prediction.width, prediction.height)}
+        | {"row": rows.get(index)}
+        for index, face in enumerate(prediction.faces)
         if face.get("box") and prediction.width
     ]
-    return render(request, "identities/prediction.html", {"prediction": prediction, "faces": faces})
+    identities = Identity.objects.order_by("name") if has_role(request.user, EDITOR) else []
+    context = {"prediction": prediction, "faces": faces, "identities": identities}
+    return render(request, "identities/prediction.html", context)
 
 
 def media(request, path):
     """Serve a stored photo to someone allowed to see it (login is enforced by middleware)."""
-    if ".." in path or not path.startswith((*ENROLMENT_FOLDERS, PREDICTION_FOLDER)):
+    if ".." in path or not path.startswith((*ENROLMENT_FOLDERS, PREDICTION_FOLDER, FACE_FOLDER)):
         raise Http404("No such file.")
     if path.startswith(PREDICTION_FOLDER):
         prediction = Prediction.objects.filter(photo=path).first()
         if prediction is None or not can_see_prediction(request.user, prediction):
+            raise Http404("No such file.")
+    elif path.startswith(FACE_FOLDER):
+        if not can_see_face(request.user, path):
             raise Http404("No such file.")
     elif not has_role(request.user, EDITOR):
         raise PermissionDenied("Photos of people are for editors.")
     if not default_storage.exists(path):
         raise Http404("No such file.")
     return stored_file_response(path)
+
+
+def can_see_face(user, name):
+    """A face from an identification: for reviewers (editors), and whoever sees its photo."""
+    face = PredictionFace.objects.filter(face_crop=name).select_related("prediction").first()
+    return face is not None and (
+        has_role(user, EDITOR) or can_see_prediction(user, face.prediction)
+    )
 
 
 def stored_file_response(name):

@@ -105,6 +105,20 @@ def plan_dataset(val_fraction=0.2, seed=0, min_images=2):
     return manifest
 
 
+def current_dataset_hash(min_images=2):
+    """plan_dataset's dataset_hash, from one query of (identity, sha256) pairs; None when
+    the photos cannot make a training set. Read-only and cheap: no rows are built."""
+    pairs = trainable_images().values_list("identity_id", "sha256")
+    by_identity = {}
+    for identity_id, sha256 in pairs:
+        by_identity.setdefault(identity_id, []).append(sha256)
+    used = {k: v for k, v in by_identity.items() if len(v) >= min_images}
+    if len(used) < 2:
+        return None
+    lines = sorted(f"{k}:{sha256}" for k, values in used.items() for sha256 in values)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
 def export_dataset(out_dir, val_fraction=0.2, seed=0, min_images=2):
     """Write the photos and OUT/manifest.json; returns the Manifest.
 

@@ -12,7 +12,7 @@ import uuid
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from .dataset import NotEnoughData, export_dataset
@@ -37,9 +37,28 @@ def claim_job(job_id, worker=""):
 
 def finish_job(job_id, status, error=""):
     # Only a running job is finished, so a job the reaper already failed stays failed.
-    TrainingJob.objects.filter(pk=job_id, status=Status.RUNNING).update(
-        status=status, error=error, finished_at=timezone.now(), heartbeat_at=timezone.now()
+    retry_if_disconnected(
+        lambda: TrainingJob.objects.filter(pk=job_id, status=Status.RUNNING).update(
+            status=status, error=error, finished_at=timezone.now(), heartbeat_at=timezone.now()
+        )
     )
+
+
+def retry_if_disconnected(write):
+    """Run a database call; if the connection was dropped under it (database restarted, the
+    connection killed by an admin or a proxy), open a new one and run it once more.
+
+    A job runs for hours on one connection: without this, one dropped connection would
+    leave the job shown as running until the reaper gives up on it.
+    """
+    try:
+        return write()
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block:
+            raise  # the transaction is lost; only its caller can start it again
+        log.warning("database connection lost; reconnecting", exc_info=True)
+        connection.close()
+        return write()
 
 
 def fail_if_lost_by(job_id, worker):
@@ -84,7 +103,9 @@ def run_job(job_id, worker=""):
             finish_job(job_id, Status.FAILED, f"{type(exc).__name__}: {exc}")
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-    return TrainingJob.objects.values_list("status", flat=True).get(pk=job_id)
+    return retry_if_disconnected(
+        lambda: TrainingJob.objects.values_list("status", flat=True).get(pk=job_id)
+    )
 
 
 def train_and_record(job, work_dir):
@@ -124,8 +145,10 @@ class ProgressReporter:
 
     def on_epoch(self, stats):
         self.history.append({k: _round(v) for k, v in stats.__dict__.items()})
-        TrainingJob.objects.filter(pk=self.job_id).update(
-            history=self.history, heartbeat_at=timezone.now()
+        retry_if_disconnected(
+            lambda: TrainingJob.objects.filter(pk=self.job_id).update(
+                history=self.history, heartbeat_at=timezone.now()
+            )
         )
 
     def on_batch(self, epoch, batch, batches):
@@ -133,11 +156,14 @@ class ProgressReporter:
         if now - self.last_write < PROGRESS_INTERVAL_SECONDS:
             return
         self.last_write = now
-        TrainingJob.objects.filter(pk=self.job_id).update(
-            progress={"epoch": epoch, "batch": batch, "batches": batches},
-            heartbeat_at=timezone.now(),
-        )
-        self.cancel = TrainingJob.objects.filter(pk=self.job_id, cancel_requested=True).exists()
+        progress = {"epoch": epoch, "batch": batch, "batches": batches}
+        self.cancel = retry_if_disconnected(lambda: self._report(progress))
+
+    def _report(self, progress):
+        """Write progress and the heartbeat; True when a user asked the job to stop."""
+        job = TrainingJob.objects.filter(pk=self.job_id)
+        job.update(progress=progress, heartbeat_at=timezone.now())
+        return job.filter(cancel_requested=True).exists()
 
     def should_stop(self):
         return self.cancel

@@ -77,6 +77,12 @@ class ModelVersion(models.Model):
     is_stale = models.BooleanField(
         default=False, help_text="An identity it was trained on has been deleted since."
     )
+    deleted_identities = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="[{id, deleted_at}] of people deleted since: their faces are still inside "
+        "these weights until the version itself is deleted.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .dataset import NotEnoughData, plan_dataset
@@ -26,12 +26,18 @@ __all__ = [
     "clear_model_cache",
     "activate_version",
     "analyse_enrolment_photo",
+    "analyse_reviewed_face",
     "crop_for_box",
     "active_version",
     "cancel_job",
     "default_params",
     "identify",
+    "delete_version",
+    "embed_faces",
     "note_identity_deleted",
+    "note_identities_changed",
+    "retrain_status",
+    "versions_trained_on",
     "reap_stale_jobs",
     "retrain_if_data_changed",
     "start_training",
@@ -85,14 +91,55 @@ def training_readiness():
 def start_training(user=None, trigger=TrainingJob.Trigger.BUTTON, **params):
     """Create a queued TrainingJob and send it to the training queue once committed.
 
+    When a job with the same parameters on the same photos is already queued or running
+    (two trainers pressed Train at the same moment, or one pressed twice), that job is
+    returned instead and nothing is created; `job.already_started` tells which happened.
     Raises NotEnoughData when the photos cannot make a training set and ValueError for bad
     parameters; nothing is created then.
     """
     params = default_params(**params)
-    plan_dataset(params["val_fraction"], params["split_seed"])
-    job = TrainingJob.objects.create(params=params, created_by=user, trigger=trigger)
-    transaction.on_commit(lambda: _enqueue(job.pk))
+    plan = plan_dataset(params["val_fraction"], params["split_seed"])
+    with transaction.atomic():
+        _serialise_job_starts()
+        job = _same_job_in_progress(plan.dataset_hash, params)
+        if job is None:
+            job = TrainingJob.objects.create(
+                params=params, created_by=user, trigger=trigger, dataset_hash=plan.dataset_hash
+            )
+            job.already_started = False
+            transaction.on_commit(lambda: _enqueue(job.pk))
+        else:
+            job.already_started = True
     return job
+
+
+# Any fixed number: the key of the PostgreSQL advisory lock that start_training takes.
+_JOB_START_LOCK = 0x66616365
+
+
+def _serialise_job_starts():
+    """Make concurrent start_training calls take turns until their transaction ends, so the
+    look for a job in progress and the insert of a new one never interleave."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_JOB_START_LOCK])
+    elif connection.vendor == "sqlite":
+        # A write as the transaction's first statement takes SQLite's write lock now, before
+        # the read: read first, and the insert after it fails with "database is locked" when
+        # another start committed in between.
+        TrainingJob.objects.filter(pk=-1).update(status=TrainingJob.Status.QUEUED)
+
+
+def _same_job_in_progress(dataset_hash, params):
+    in_progress = TrainingJob.objects.filter(
+        status__in=[TrainingJob.Status.QUEUED, TrainingJob.Status.RUNNING],
+        dataset_hash=dataset_hash,
+    )
+    for job in in_progress:
+        # A running job's params gain resolved values; compare the ones asked for.
+        if {key: job.params.get(key) for key in params} == params:
+            return job
+    return None
 
 
 def retrain_if_data_changed():
@@ -117,9 +164,22 @@ def retrain_if_data_changed():
 
 
 def _enqueue(job_id):
+    from kombu.exceptions import OperationalError
+
     from .tasks import run_training_job
 
-    result = run_training_job.delay(job_id)
+    try:
+        result = run_training_job.delay(job_id)
+    except OperationalError as exc:
+        # The broker is down (Redis restarting): no worker will ever hear of this job, so it
+        # fails now with the reason instead of waiting as "queued" forever.
+        TrainingJob.objects.filter(pk=job_id, status=TrainingJob.Status.QUEUED).update(
+            status=TrainingJob.Status.FAILED,
+            finished_at=timezone.now(),
+            error=f"The job could not be handed to the workers: the task queue is unreachable "
+            f"({exc}). Start the job again once it is back.",
+        )
+        return
     TrainingJob.objects.filter(pk=job_id).update(celery_task_id=result.id)
 
 
@@ -197,10 +257,39 @@ def face_images(image_ids):
 
 
 def note_identity_deleted(identity_id):
-    """Flag versions that were trained on a deleted identity as stale."""
-    for version in ModelVersion.objects.filter(is_stale=False):
-        if any(c["id"] == identity_id for c in version.classes):
-            ModelVersion.objects.filter(pk=version.pk).update(is_stale=True)
+    """Note on every version trained on a deleted identity that their face is still in its
+    weights; the name is removed from its class list and the class is never named again.
+
+    Returns the versions noted. Safe to run twice.
+    """
+    noted = []
+    deleted_at = timezone.now().isoformat(timespec="seconds")
+    for version in versions_trained_on(identity_id):
+        classes = [
+            c | {"name": "(deleted person)", "folder": "", "deleted": True}
+            if c["id"] == identity_id else c
+            for c in version.classes
+        ]  # fmt: skip
+        notes = [n for n in version.deleted_identities if n["id"] != identity_id]
+        notes.append({"id": identity_id, "deleted_at": deleted_at})
+        ModelVersion.objects.filter(pk=version.pk).update(
+            is_stale=True, classes=classes, deleted_identities=notes
+        )
+        noted.append(version)
+    return noted
+
+
+def note_identities_changed(identity_ids):
+    """Mark versions trained on any of these identities stale: their photos changed (merged,
+    split, moved or bulk-imported), so a retrain would learn something else. Safe to run
+    twice; returns how many versions were marked."""
+    identity_ids = set(identity_ids)
+    stale = [
+        version.pk
+        for version in ModelVersion.objects.filter(is_stale=False)
+        if any(c["id"] in identity_ids for c in version.classes)
+    ]
+    return ModelVersion.objects.filter(pk__in=stale).update(is_stale=True)
 
 
 # --- faces ---------------------------------------------------------------------------------
@@ -242,6 +331,19 @@ def analyse_enrolment_photo(image):
             FaceImage.Status.OK, list(subject.box), subject.score, candidates, crop
         )
     return EnrolmentFace(status, None, None, candidates, None)
+
+
+def analyse_reviewed_face(image, box):
+    """An EnrolmentFace for a face a person pointed out at box (no detection): usable
+    unless it is too small to learn from. Read-only."""
+    from identities.models import FaceImage
+
+    from .ml.faces import MIN_FACE_SIZE, crop_face
+
+    candidates = [{"box": list(box), "score": None}]
+    if min(box[2], box[3]) < MIN_FACE_SIZE:
+        return EnrolmentFace(FaceImage.Status.TOO_SMALL, None, None, candidates, None)
+    return EnrolmentFace(FaceImage.Status.OK, list(box), None, candidates, crop_face(image, box))
 
 
 def crop_for_box(image, box):
@@ -317,7 +419,7 @@ def _configure_torch_threads():
 STRICTNESS_CHOICES = ("strict", "normal", "lenient")
 
 
-def identify(image, top_k=5, strictness="normal"):
+def identify(image, top_k=5, strictness="normal", with_embeddings=False):
     """Find every face in a PIL image and say who each one is, or that it is unknown.
 
     Returns {"model_version": id, "faces": [{"box": [x, y, w, h], "identity": name or None,
@@ -325,6 +427,8 @@ def identify(image, top_k=5, strictness="normal"):
     "probability"}]}], "latency_ms"}; faces are largest first, all classified in one
     batched forward pass. strictness is "strict", "normal" or "lenient"; the
     FACEWEB_UNKNOWN_THRESHOLD setting, when set, overrides the model's calibrated threshold.
+    with_embeddings adds "embedding" (float32 bytes of the face's embedding) to each face.
+    A person deleted since the model was trained is never named (see note_identity_deleted).
     Raises NoActiveModel (or ModelUnavailable) and ValueError for an unknown strictness.
     Read-only.
     """
@@ -341,11 +445,15 @@ def identify(image, top_k=5, strictness="normal"):
         predictor, image, top_k, strictness, threshold=settings.FACEWEB_UNKNOWN_THRESHOLD
     )
     faces = [_face_result(list(face.box), result, version.classes) for face, result in found]
+    if with_embeddings:
+        for face, (_, result) in zip(faces, found, strict=True):
+            face["embedding"] = embedding_bytes(result["embedding"])
     latency_ms = (time.perf_counter() - started) * 1000
     return {"model_version": version.pk, "faces": faces, "latency_ms": round(latency_ms, 1)}
 
 
 def _face_result(box, result, classes):
+    # A deleted person's class stays in the weights, but is never named or listed.
     top_k = [
         {
             "identity": classes[index]["name"],
@@ -353,13 +461,85 @@ def _face_result(box, result, classes):
             "probability": round(probability, 4),
         }
         for index, probability in result["top_k"]
+        if not classes[index].get("deleted")
     ]
-    best = top_k[0]
+    best_index, best_probability = result["top_k"][0]
+    named = result["accepted"] and not classes[best_index].get("deleted")
+    best = top_k[0] if named else None
     return {
         "box": box,
-        "identity": best["identity"] if result["accepted"] else None,
-        "identity_id": best["identity_id"] if result["accepted"] else None,
-        "confidence": best["probability"],
+        "identity": best["identity"] if named else None,
+        "identity_id": best["identity_id"] if named else None,
+        "confidence": round(best_probability, 4),
         "score": round(result["score"], 4),
         "top_k": top_k,
     }
+
+
+def embedding_bytes(tensor):
+    """A 1-D embedding tensor as float32 bytes (what PredictionFace.embedding stores)."""
+    return tensor.float().numpy().astype("<f4").tobytes()
+
+
+def embed_faces(crops):
+    """Embeddings of face crops (PIL, as crop_for_box makes them) by the active model.
+
+    Returns (version id, [float32 bytes per crop]). One batched forward pass; read-only.
+    Raises NoActiveModel. Embeddings of different versions are not comparable: callers
+    keep the version with each one.
+    """
+    version = active_version()
+    if version is None:
+        raise NoActiveModel("No model is active yet: train one on the Training page first.")
+    predictor = _predictor_for(version)
+    results = predictor.identify(crops, top_k=1, threshold=0.0) if crops else []
+    return version.pk, [embedding_bytes(result["embedding"]) for result in results]
+
+
+# --- data changed since the active model ---------------------------------------------------
+
+
+@dataclass
+class RetrainStatus:
+    """Whether the photos differ from what the active model learnt."""
+
+    due: bool  # the data changed and there is enough of it to train
+    active: object  # the active ModelVersion or None
+    known_ids: set  # identity ids the active model can name
+
+
+def retrain_status():
+    """A RetrainStatus for banners on the people and training pages. Read-only; one query
+    of (identity, sha256) pairs, no files read, so cheap enough for every page view."""
+    from .dataset import current_dataset_hash
+
+    active = active_version()
+    known = {c["id"] for c in active.classes if not c.get("deleted")} if active else set()
+    current = current_dataset_hash()
+    due = current is not None and (active is None or active.dataset_hash != current)
+    return RetrainStatus(due=due, active=active, known_ids=known)
+
+
+def versions_trained_on(identity_id):
+    """The model versions whose classes include this identity (deleted or not)."""
+    return [
+        version
+        for version in ModelVersion.objects.all()
+        if any(c["id"] == identity_id for c in version.classes)
+    ]
+
+
+class VersionInUse(Exception):
+    """The active version cannot be deleted before another one replaces it."""
+
+
+def delete_version(version):
+    """Delete a model version and its file. Raises VersionInUse for the active one: every
+    identification needs a model, so it must be replaced (activate another) first."""
+    with transaction.atomic():
+        deleted, _ = ModelVersion.objects.filter(pk=version.pk, is_active=False).delete()
+        if not deleted:
+            raise VersionInUse(
+                f"Model {version} is active: activate or train another version first."
+            )
+    transaction.on_commit(lambda: version.artifact.storage.delete(version.artifact.name))

@@ -10,4 +10,5 @@ urlpatterns = [
     path("jobs/<int:pk>/status/", views.job_status, name="job_status"),
     path("jobs/<int:pk>/cancel/", views.job_cancel, name="job_cancel"),
     path("versions/<int:pk>/activate/", views.version_activate, name="version_activate"),
+    path("versions/<int:pk>/delete/", views.version_delete, name="version_delete"),
 ]

@@ -21,6 +21,13 @@ def training_home(request):
         except (services.NotEnoughData, ValueError) as exc:
             form.add_error(None, str(exc))
         else:
+            if job.already_started:
+                messages.info(
+                    request,
+                    f"Training job #{job.pk} with these settings on the same photos is "
+                    f"already {job.get_status_display().lower()}; here it is.",
+                )
+                return redirect(job)
             audit.record(request.user, "training.start", job)
             messages.success(request, f"Training job #{job.pk} was queued.")
             return redirect(job)
@@ -30,6 +37,7 @@ def training_home(request):
         "jobs": TrainingJob.objects.select_related("created_by")[:20],
         "versions": ModelVersion.objects.select_related("job")[:20],
         "active": services.active_version(),
+        "retrain": services.retrain_status(),
     }
     return render(request, "training/home.html", context)
 
@@ -130,4 +138,18 @@ def version_activate(request, pk):
         return redirect("training:home")
     audit.record(request.user, "version.activate", version)
     messages.success(request, f"Model {version} is now active.")
+    return redirect("training:home")
+
+
+@require_POST
+@role_required(TRAINER)
+def version_delete(request, pk):
+    version = get_object_or_404(ModelVersion, pk=pk)
+    try:
+        services.delete_version(version)
+    except services.VersionInUse as exc:
+        messages.error(request, str(exc))
+        return redirect("training:home")
+    audit.record(request.user, "version.delete", version, deleted_people=version.deleted_identities)
+    messages.success(request, f"Model {version} and its file were deleted.")
     return redirect("training:home")

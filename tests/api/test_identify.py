@@ -105,3 +105,27 @@ def test_identify_is_throttled_per_user(api, monkeypatch):
     assert int(response["Retry-After"]) > 0
     # Another user has their own allowance.
     assert identify(api("editor"), jpeg_bytes()).status_code == 409
+
+
+def test_odd_but_valid_photos_are_identified_face_by_face(api, trained):
+    from tests.identities.test_hostile_input import ODD_FILES
+
+    viewer = api("viewer")
+    for kind, (data, _, has_face) in ODD_FILES.items():
+        response = identify(viewer, data, strictness="lenient")
+        assert response.status_code == 200, (kind, response.json())
+        if has_face is not None:
+            assert len(response.json()["faces"]) == int(has_face), kind
+    assert Prediction.objects.count() == len(ODD_FILES)
+
+
+def test_the_photo_kept_from_an_identification_has_no_hidden_payload(api, trained, private_storage):
+    from tests.identities.test_hostile_input import POLYGLOTS, SCRIPT
+
+    for kind, data in POLYGLOTS.items():
+        response = identify(api("viewer"), data)
+        assert response.status_code == 200, kind
+        prediction = Prediction.objects.get(pk=response.json()["prediction_id"])
+        stored = (private_storage / prediction.photo.name).read_bytes()
+        assert stored[:2] == b"\xff\xd8", kind
+        assert SCRIPT not in stored and b"PK\x03\x04" not in stored, kind

@@ -125,7 +125,7 @@ def test_deleting_a_person_removes_their_photos_and_files_and_marks_models_stale
     assert (event.action, event.target_repr, event.details) == (
         "identity.delete",
         "Ada Lovelace",
-        {"photos": 1},
+        {"photos": 1, "predictions": 0},
     )
 
 

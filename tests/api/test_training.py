@@ -123,3 +123,38 @@ def test_a_version_whose_file_does_not_match_is_not_activated(api):
     assert response.json()["error"]["code"] == "model_unavailable"
     version.refresh_from_db()
     assert not version.is_active
+
+
+def test_pressing_train_twice_on_the_same_photos_starts_one_job(api, enrolled):  # noqa: F811
+    enrolled(people=2, per_person=2)
+    first, second = start(api, epochs=3), start(api, epochs=3)
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json()["id"] == second.json()["id"] == TrainingJob.objects.get().pk
+    assert AuditEvent.objects.filter(action="training.start").count() == 1
+
+
+def test_a_running_job_on_the_same_photos_is_not_started_again(api, enrolled):  # noqa: F811
+    enrolled(people=2, per_person=2)
+    job = TrainingJob.objects.get(pk=start(api, epochs=3).json()["id"])
+    TrainingJob.objects.filter(pk=job.pk).update(
+        status="running", params=job.params | {"fine_tune_from_resolved": "layer4"}
+    )
+    assert start(api, epochs=3).json()["id"] == job.pk
+    assert TrainingJob.objects.count() == 1
+
+
+def test_other_settings_or_other_photos_or_a_finished_job_start_a_new_one(
+    api,
+    enrolled,  # noqa: F811
+):
+    people = enrolled(people=2, per_person=2)
+    first = start(api, epochs=3).json()["id"]
+    assert start(api, epochs=4).status_code == 201  # other settings
+    from identities.uploads import add_face_image, clean_image
+    from tests.images import jpeg_bytes
+
+    add_face_image(people[0], clean_image(jpeg_bytes(0, 7)))
+    assert start(api, epochs=3).status_code == 201  # other photos
+    TrainingJob.objects.update(status="failed")
+    assert start(api, epochs=3).status_code == 201  # nothing in progress any more
+    assert TrainingJob.objects.count() == 4 and first in TrainingJob.objects.values_list("pk", flat=True)

@@ -83,7 +83,7 @@ def test_deleting_a_person_asks_first_then_deletes_photos(
 ):
     add_face_image(ada, clean_image(jpeg_bytes()))
     url = reverse("identities:delete", args=[ada.slug])
-    assert "Delete Ada Lovelace?" in member_client.get(url).content.decode()
+    assert "Delete Ada Lovelace and all their data?" in member_client.get(url).content.decode()
     with django_capture_on_commit_callbacks(execute=True):
         member_client.post(url)
     assert not Identity.objects.exists()

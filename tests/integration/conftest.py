@@ -90,12 +90,12 @@ class App:
     def identify(self, *photos):
         return [json.loads(line) for line in self.manage("identify", *photos).stdout.splitlines()]
 
-    def start_web(self, port):
+    def start_web(self, port, workers=2):
         """gunicorn serving the app on loopback, as a deployment runs it."""
         return self._start(
             "web",
             [sys.executable, "-m", "gunicorn", "faceweb.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", "2", "--timeout", "120"],
+             "--workers", str(workers), "--timeout", "120"],
         )  # fmt: skip
 
     def _start(self, name, command):

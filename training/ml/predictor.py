@@ -103,9 +103,11 @@ class Predictor:
         Returns per image {"top_k": [(class_index, probability), ...] most probable first,
         "score": how much the face looks like the top-1 person (see calibrate.unknown_scores),
         "threshold": the threshold applied or None, "accepted": whether the top-1 person
-        is named}. threshold, when given, overrides the calibrated one (an administrator's
-        setting); otherwise strictness picks one of calibrate.OPERATING_POINTS. Without a
-        calibrated threshold (no validation data) every face is accepted.
+        is named, "embedding": the face's embedding, a 1-D float32 CPU tensor (to group
+        similar unknown faces)}. threshold, when given, overrides the calibrated one (an
+        administrator's setting); otherwise strictness picks one of
+        calibrate.OPERATING_POINTS. Without a calibrated threshold (no validation data)
+        every face is accepted.
         Raises ValueError for a bad top_k or strictness. No side effects.
         """
         if top_k < 1:
@@ -137,8 +139,13 @@ class Predictor:
                 "score": score,
                 "threshold": threshold,
                 "accepted": threshold is None or score >= threshold,
+                "embedding": embedding,
             }
-            for row_indices, row_values, score in zip(
-                indices.tolist(), values.tolist(), scores.tolist(), strict=True
+            for row_indices, row_values, score, embedding in zip(
+                indices.tolist(),
+                values.tolist(),
+                scores.tolist(),
+                embeddings.float().cpu(),
+                strict=True,
             )
         ]

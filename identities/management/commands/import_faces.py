@@ -4,13 +4,15 @@ from django.core.management.base import BaseCommand, CommandError
 
 from identities.models import Identity
 from identities.uploads import UploadError, add_face_image, clean_image, read_upload
+from imports.archive import person_name
+from imports.services import identity_for
 
 
 class Command(BaseCommand):
     help = (
         "Import a folder laid out one sub-folder per person (the folder name is the person's "
-        "name). Photos go through the same checks as web uploads; running it twice imports "
-        "nothing twice."
+        "name), the way a zip is imported in the browser. Photos go through the same checks as "
+        "web uploads; running it twice imports nothing twice."
     )
 
     def add_arguments(self, parser):
@@ -24,8 +26,10 @@ class Command(BaseCommand):
             raise CommandError(f"{directory} has no sub-folders; expected one folder per person.")
         imported, skipped, unusable, created = 0, [], [], 0
         for folder in people:
-            identity, is_new = Identity.objects.get_or_create(name=folder.name)
-            created += is_new
+            # The same rules as a zip's folders: spaces tidied, matched whatever the case.
+            name = person_name(folder.name)
+            created += not Identity.objects.filter(name__iexact=name).exists()
+            identity = identity_for(name, None)
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
                 try:
                     with path.open("rb") as handle:

@@ -41,7 +41,10 @@ class Command(BaseCommand):
             job = services.start_training(trigger=TrainingJob.Trigger.COMMAND, **params)
         except (services.NotEnoughData, ValueError) as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(f"queued training job #{job.pk}")
+        if job.already_started:
+            self.stdout.write(f"training job #{job.pk} on the same photos is already {job.status}")
+        else:
+            self.stdout.write(f"queued training job #{job.pk}")
         if wait:
             self.follow(job)
 

@@ -1,0 +1,378 @@
+"""Bulk enrolment: preview a zip of people's photos, then import it in the background.
+
+prepare_* check and list everything before anything is stored; confirm_import sends the
+work to the "default" queue; run_import does it, one file at a time, and can be run again
+after a crash: files already done are not done twice, and a photo added just before a
+crash is recognised by its sha256 instead of being added again.
+"""
+
+import hashlib
+import os
+import shutil
+import tempfile
+import uuid
+import zipfile
+from collections import Counter
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q
+from django.db.models.functions import Coalesce, Lower
+from django.utils import timezone
+
+from accounts import audit
+from identities.models import Identity
+from identities.uploads import UploadError, add_face_image, clean_image
+
+from .archive import ArchiveRefused, check_header, open_zip, read_member, scan_zip
+from .models import BulkImport, ImportFile
+
+Status = BulkImport.Status
+State = ImportFile.State
+# A worker that dies this many times on one import (a file that kills it, out of memory)
+# is not given it again.
+MAX_ATTEMPTS = 3
+
+__all__ = ["ArchiveRefused", "confirm_import", "prepare_folder", "prepare_zip", "run_import"]
+
+
+# --- preview ------------------------------------------------------------------------------
+
+
+def prepare_zip(uploaded, user):
+    """Check an uploaded zip and store it with its preview; returns the BulkImport.
+
+    Raises ArchiveRefused, and stores nothing, when the zip is refused.
+    """
+    limit = settings.FACEWEB_IMPORT_MAX_ZIP_BYTES
+    if uploaded.size > limit:
+        raise ArchiveRefused(f"The zip is larger than the {limit // 2**20:,} MB limit.")
+    with open_zip(uploaded) as zip_file:
+        entries = scan_zip(zip_file)
+    uploaded.seek(0)
+    return record_preview(uploaded, getattr(uploaded, "name", "") or "upload.zip", entries, user)
+
+
+def prepare_folder(files, paths, user):
+    """Pack a folder sent file by file (with each file's relative path) into a zip, then
+    treat it like an uploaded zip. Raises ArchiveRefused as prepare_zip does."""
+    if not files or len(files) != len(paths):
+        raise ArchiveRefused("Choose a folder with one sub-folder per person.")
+    limit = settings.FACEWEB_IMPORT_MAX_ZIP_BYTES
+    if sum(f.size for f in files) > limit:
+        raise ArchiveRefused(f"The folder is larger than the {limit // 2**20:,} MB limit.")
+    with tempfile.TemporaryFile() as packed:
+        with zipfile.ZipFile(packed, "w", zipfile.ZIP_STORED) as zip_file:
+            for uploaded, path in zip(files, paths, strict=True):
+                check_header(zipfile.ZipInfo(path), 0)  # the same path rules as a zip's
+                with zip_file.open(zipfile.ZipInfo(path), "w") as member:
+                    shutil.copyfileobj(uploaded, member)
+        packed.seek(0)
+        with open_zip(packed) as zip_file:
+            entries = scan_zip(zip_file)
+        packed.seek(0)
+        folder = paths[0].replace("\\", "/").split("/")[0] or "folder"
+        return record_preview(packed, f"{folder}/", entries, user)
+
+
+def record_preview(file, source_name, entries, user):
+    """Store the zip and one ImportFile per entry, in one go; on failure no file is left."""
+    name = default_storage.save(f"imports/{uuid.uuid4().hex}.zip", File(file))
+    try:
+        with transaction.atomic():
+            bulk = BulkImport.objects.create(
+                archive=name, source_name=source_name[:255], created_by=user
+            )
+            ImportFile.objects.bulk_create(file_rows(bulk, entries), batch_size=500)
+            bulk.people = summarise_people(bulk)
+            bulk.save(update_fields=["people"])
+            audit.record(user, "import.preview", bulk, files=len(entries))
+    except BaseException:
+        default_storage.delete(name)
+        raise
+    return bulk
+
+
+def file_rows(bulk, entries):
+    existing = existing_photos({e.person for e in entries if e.person})
+    seen = {}
+    for entry in entries:
+        reason = entry.skip_reason or duplicate_reason(entry, existing, seen)
+        yield ImportFile(
+            bulk_import=bulk,
+            position=entry.position,
+            path=entry.path,
+            person=entry.person,
+            size=entry.size,
+            sha256=entry.sha256,
+            state=State.SKIPPED if reason else State.PENDING,
+            reason=reason,
+        )
+
+
+def existing_photos(names):
+    """{(lower-cased person name, sha256)} of photos already stored for these people."""
+    rows = identities_named(names).values_list("name", "images__sha256")
+    return {(name.lower(), sha) for name, sha in rows if sha}
+
+
+def identities_named(names):
+    """Identities whose name is one of names, case-insensitively (as names are unique)."""
+    return Identity.objects.annotate(lowered=Lower("name")).filter(
+        lowered__in={name.lower() for name in names}
+    )
+
+
+def duplicate_reason(entry, existing, seen):
+    key = (entry.person.lower(), entry.sha256)
+    if key in existing:
+        return f"Already among {entry.person}'s photos."
+    if key in seen:
+        return f"The same photo as {seen[key]}."
+    seen[key] = entry.path
+    return ""
+
+
+def summarise_people(bulk):
+    """[{name, identity_id, identity_url, photos, skipped}] for the preview, by name."""
+    counts = (
+        bulk.files.exclude(person="")
+        .values("person")
+        .annotate(
+            photos=Count("pk", filter=Q(state=State.PENDING)),
+            skipped=Count("pk", filter=~Q(state=State.PENDING)),
+        )
+        .order_by("person")
+    )
+    counts = list(counts)
+    known = {i.name.lower(): i for i in identities_named(row["person"] for row in counts)}
+    people = []
+    for row in counts:
+        identity = known.get(row["person"].lower())
+        people.append(
+            {
+                "name": row["person"],
+                "identity_id": identity.pk if identity else None,
+                "identity_url": identity.get_absolute_url() if identity else "",
+                "photos": row["photos"],
+                "skipped": row["skipped"],
+            }
+        )
+    return people
+
+
+def discard_import(bulk, user):
+    """Throw away an import that was previewed and not confirmed (its zip and rows)."""
+    if bulk.status != Status.PREVIEW:
+        return False
+    name = bulk.archive.name
+    audit.record(user, "import.discard", bulk)
+    bulk.delete()
+    transaction.on_commit(lambda: default_storage.delete(name))
+    return True
+
+
+def purge_stale_previews():
+    """Previews nobody confirmed within a day: their zips would otherwise stay for ever."""
+    cutoff = timezone.now() - timedelta(days=1)
+    for bulk in BulkImport.objects.filter(status=Status.PREVIEW, created_at__lt=cutoff):
+        discard_import(bulk, None)
+
+
+# --- confirm and run ----------------------------------------------------------------------
+
+
+def confirm_import(bulk, user):
+    """Queue a previewed import (or re-queue a stopped one); False when it is neither."""
+    queued = BulkImport.objects.filter(
+        pk=bulk.pk, status__in=[Status.PREVIEW, Status.FAILED]
+    ).update(
+        status=Status.QUEUED,
+        # The first confirmation is kept: it tells photos this import added (before a crash
+        # could record them) from photos that were there before.
+        confirmed_at=Coalesce(F("confirmed_at"), timezone.now()),
+        error="",
+        attempts=0,
+    )
+    if not queued:
+        return False
+    audit.record(
+        user, "import.confirm", bulk, photos=bulk.files.filter(state=State.PENDING).count()
+    )
+    transaction.on_commit(lambda: enqueue(bulk.pk))
+    return True
+
+
+def enqueue(import_id):
+    from .tasks import run_import
+
+    run_import.delay(import_id)
+
+
+def claim_import(import_id, worker=""):
+    """Take a queued import with one conditional UPDATE; True when this caller won.
+
+    A import this same worker already shows as running comes back because the process
+    running it died (Celery re-delivers a task whose process was lost): it is taken again
+    and resumed, up to MAX_ATTEMPTS times.
+    """
+    now = timezone.now()
+    claimed = BulkImport.objects.filter(pk=import_id, status=Status.QUEUED).update(
+        status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker, attempts=1
+    )
+    if claimed or not worker:
+        return bool(claimed)
+    lost = BulkImport.objects.filter(pk=import_id, status=Status.RUNNING, worker=worker)
+    if lost.filter(attempts__gte=MAX_ATTEMPTS).update(
+        status=Status.FAILED,
+        finished_at=now,
+        error=f"The worker died {MAX_ATTEMPTS} times on this import (out of memory?). "
+        "Press Resume to try the remaining files again.",
+    ):
+        return False
+    return lost.update(heartbeat_at=now, attempts=F("attempts") + 1) == 1
+
+
+def run_import(import_id, worker=""):
+    """Import every file still waiting; returns the final status, or None if not claimed.
+
+    Safe to run again at any point: each file's outcome is committed as soon as it is
+    known, and a re-run only looks at files still waiting.
+    """
+    if not claim_import(import_id, worker):
+        return None
+    bulk = BulkImport.objects.select_related("created_by").get(pk=import_id)
+    try:
+        with bulk.archive.open("rb") as stored, open_zip(stored) as zip_file:
+            import_waiting_files(bulk, zip_file)
+    except (ArchiveRefused, OSError) as exc:
+        finish(bulk, Status.FAILED, f"The zip could not be read any more: {exc}")
+    except Exception as exc:
+        finish(bulk, Status.FAILED, f"{type(exc).__name__}: {exc}")
+        raise
+    else:
+        finish(bulk, Status.SUCCEEDED)
+    return BulkImport.objects.values_list("status", flat=True).get(pk=import_id)
+
+
+def import_waiting_files(bulk, zip_file):
+    members = zip_file.infolist()
+    people = {}
+    for item in bulk.files.filter(state=State.PENDING).order_by("position").iterator():
+        identity = people.get(item.person) or identity_for(item.person, bulk.created_by)
+        people[item.person] = identity
+        state, reason, image = import_file(bulk, identity, item, members[item.position], zip_file)
+        ImportFile.objects.filter(pk=item.pk).update(state=state, reason=reason, face_image=image)
+        BulkImport.objects.filter(pk=bulk.pk).update(heartbeat_at=timezone.now())
+
+
+def identity_for(name, user):
+    """The identity a folder names (case-insensitively), created when there is none."""
+    found = Identity.objects.filter(name__iexact=name).first()
+    if found:
+        return found
+    try:
+        with transaction.atomic():
+            return Identity.objects.create(name=name, created_by=user)
+    except IntegrityError:  # someone created them a moment ago
+        return Identity.objects.get(name__iexact=name)
+
+
+def import_file(bulk, identity, item, info, zip_file):
+    """Add one member as a photo of identity; returns (state, reason, FaceImage or None)."""
+    data = read_member(zip_file, info)
+    if data is None or hashlib.sha256(data).hexdigest() != item.sha256:
+        return State.FAILED, "The file changed since the preview.", None
+    already = identity.images.filter(sha256=item.sha256).first()
+    if already is not None:
+        if bulk.confirmed_at and already.uploaded_at >= bulk.confirmed_at:
+            # Added by this import just before its worker died; the row was not updated.
+            return State.ADDED, "", already
+        return State.SKIPPED, f"Already among {identity.name}'s photos.", None
+    try:
+        image = add_face_image(
+            identity,
+            clean_image(data),
+            original_name=os.path.basename(item.path),
+            user=bulk.created_by,
+        )
+    except UploadError as exc:
+        return State.FAILED, str(exc), None
+    return State.ADDED, image.problem, image
+
+
+def finish(bulk, status, error=""):
+    # Only a running import is finished, so one the reaper already stopped stays stopped.
+    done = BulkImport.objects.filter(pk=bulk.pk, status=Status.RUNNING).update(
+        status=status, error=error, finished_at=timezone.now()
+    )
+    if done and status == Status.SUCCEEDED:
+        counts = progress(bulk)
+        audit.record(bulk.created_by, "import.finish", bulk, **counts_for_audit(counts))
+        touched = Identity.objects.filter(
+            images__in=bulk.files.filter(state=State.ADDED).values("face_image")
+        ).values_list("pk", flat=True)
+        note_changed(set(touched))
+        name = bulk.archive.name
+        transaction.on_commit(lambda: default_storage.delete(name))
+
+
+def note_changed(identity_ids):
+    from training import services
+
+    services.note_identities_changed(identity_ids)
+
+
+def counts_for_audit(counts):
+    return {k: counts[k] for k in ("total", "added", "skipped", "failed")}
+
+
+# --- progress -----------------------------------------------------------------------------
+
+
+def progress(bulk):
+    """{total, done, waiting, added, skipped, failed, percent} of an import's files."""
+    states = Counter(dict(bulk.files.values_list("state").annotate(n=Count("pk")).order_by()))
+    total = sum(states.values())
+    done = total - states[State.PENDING]
+    return {
+        "total": total,
+        "done": done,
+        "waiting": states[State.PENDING],
+        "added": states[State.ADDED],
+        "skipped": states[State.SKIPPED],
+        "failed": states[State.FAILED],
+        "percent": round(100 * done / total) if total else 100,
+    }
+
+
+def stop_if_stale(bulk):
+    """Stop a running import whose worker stopped reporting, so Resume can restart it."""
+    cutoff = timezone.now() - timedelta(seconds=settings.FACEWEB_IMPORT_STALE_SECONDS)
+    stopped = BulkImport.objects.filter(
+        pk=bulk.pk, status=Status.RUNNING, heartbeat_at__lt=cutoff
+    ).update(
+        status=Status.FAILED,
+        finished_at=timezone.now(),
+        error="The worker importing this stopped reporting (it was killed or lost). "
+        "Press Resume to import the remaining files.",
+    )
+    if stopped:
+        bulk.refresh_from_db()
+    return bulk
+
+
+def requeue_left_by(worker):
+    """Re-queue imports a worker was running when it died (called as it starts again)."""
+    lost = list(
+        BulkImport.objects.filter(status=Status.RUNNING, worker=worker).values_list("pk", flat=True)
+    )
+    for import_id in lost:
+        if BulkImport.objects.filter(pk=import_id, status=Status.RUNNING, worker=worker).update(
+            status=Status.QUEUED, worker=""
+        ):
+            enqueue(import_id)
+    return lost

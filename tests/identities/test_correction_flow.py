@@ -1,0 +1,69 @@
+"""The whole loop with a real (tiny) model: identify, correct, and a retrain is due."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from identities.grouping import unknown_groups
+from identities.models import PredictionFace
+from identities.review import NAME, review_face
+from tests.images import encode, group_photo
+from tests.training.conftest import TINY, enrolled  # noqa: F401  (a fixture)
+from training import services
+from training.dataset import current_dataset_hash, plan_dataset
+from training.jobs import run_job
+from training.models import TrainingJob
+
+
+@pytest.fixture
+def trained(enrolled):  # noqa: F811
+    people = enrolled()
+    job = TrainingJob.objects.create(params=services.default_params(**TINY | {"epochs": 3}))
+    assert run_job(job.pk) == TrainingJob.Status.SUCCEEDED
+    yield people
+    services.clear_model_cache()
+
+
+def identify(client, image):
+    photo = SimpleUploadedFile("group.jpg", encode(image), content_type="image/jpeg")
+    response = client.post(reverse("identities:identify"), {"photo": photo, "strictness": "strict"})
+    assert response.status_code == 302
+    return response
+
+
+def test_each_identified_face_is_kept_with_its_face_and_embedding(member_client, trained):
+    identify(member_client, group_photo([0, 1]))
+    rows = list(PredictionFace.objects.order_by("index"))
+    assert len(rows) == 2
+    for row in rows:
+        assert row.face_crop and row.crop_box and len(bytes(row.embedding)) == 512 * 4
+        assert row.embedding_version == services.active_version()
+        assert row.prediction.faces[row.index]["box"] == row.box
+
+
+def test_a_correction_makes_a_retrain_due_on_the_person_and_training_pages(
+    client, make_user, trained
+):
+    trainer = make_user("trainer")
+    client.force_login(trainer)
+    person = trained[0]
+    assert not services.retrain_status().due
+    assert "a retrain is due" not in client.get(person.get_absolute_url()).content.decode()
+    identify(client, group_photo([0, 1]))
+    review_face(PredictionFace.objects.get(index=0), NAME, trainer, identity=person)
+    assert services.retrain_status().due
+    assert "a retrain is due" in client.get(person.get_absolute_url()).content.decode()
+    assert "a retrain is due" in client.get(reverse("training:home")).content.decode()
+    assert services.retrain_if_data_changed() is not None  # the scheduled retrain
+
+
+def test_the_cheap_dataset_hash_is_the_one_training_records(trained):
+    assert current_dataset_hash() == plan_dataset().dataset_hash
+
+
+def test_unknown_faces_are_embedded_again_by_a_newer_model(member_client, trained):
+    identify(member_client, group_photo([0, 1]))
+    PredictionFace.objects.update(identity=None, embedding=None, embedding_version=None)
+    groups = unknown_groups()
+    assert sum(len(group) for group in groups) == 2
+    assert all(row.embedding_version == services.active_version() for row in PredictionFace.objects.all())
