@@ -69,7 +69,7 @@ def clean_image(data):
             _check_pixels(opened.width, opened.height)
             opened.load()  # decodes everything now, so a truncated file fails here
             image = ImageOps.exif_transpose(opened)
-            image = to_rgb(image)
+            image = services.to_rgb(image)
             # Pillow carries comments, EXIF and text chunks along in .info and writes the
             # JPEG comment back on save: a script hidden there would survive re-encoding.
             image.info = {}
@@ -94,20 +94,6 @@ def _check_pixels(width, height):
 def _too_many_pixels(size):
     limit = settings.FACEWEB_MAX_PIXELS / 1_000_000
     return f"The image has too many pixels ({size}); the limit is {limit:g} megapixels."
-
-
-def to_rgb(image):
-    """Any Pillow mode to RGB; transparent areas become white."""
-    if image.mode == "RGB":
-        return image
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16/32-bit grey: scale to 8 bits instead of letting Pillow clip at 255.
-        image = image.point(lambda value: value / 256).convert("L")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
 
 
 def encode_jpeg(image, max_size=None):
@@ -153,7 +139,9 @@ def add_reviewed_face(identity, image, box, *, user, source_face):
     detected again, so the training crop is the one the model was shown. Same checks,
     files and rollback as an upload; raises UploadError for a duplicate.
     """
-    clean = CleanImage(image=to_rgb(image), sha256=hashlib.sha256(encode_jpeg(image)).hexdigest())
+    clean = CleanImage(
+        image=services.to_rgb(image), sha256=hashlib.sha256(encode_jpeg(image)).hexdigest()
+    )
     if identity.images.filter(sha256=clean.sha256).exists():
         raise UploadError(f"This face is already among {identity.name}'s photos.")
     face = services.analyse_reviewed_face(clean.image, box)

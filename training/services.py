@@ -17,6 +17,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from .dataset import NotEnoughData, plan_dataset
+
+# Uploads convert photos with the function training and identification use (torch-free).
+from .ml.pixels import to_rgb  # noqa: F401
 from .models import ModelVersion, TrainingJob
 
 __all__ = [
