@@ -1,7 +1,7 @@
 """Does faceweb learn from its users' corrections? A simulated review loop on a dataset.
 
     python bench/correction_loop.py --dataset ../shared/datasets/lfw_dev --unknown-people 5 \\
-        [--unknown DIR] [--rounds 3] [--seed 0] [--initial-per-person 3] [--epochs 30]
+        [--unknown DIR] [--rounds 3] [--seed 0] [--initial-per-person 3] [--epochs N]
 
 Runs the app itself on a temporary SQLite database and media folder (nothing of a real
 installation is touched), with training from random weights. The dataset is split as
@@ -52,7 +52,9 @@ def parse_args(argv=None):
     parser.add_argument("--initial-per-person", type=int, default=3)
     parser.add_argument("--test-fraction", type=float, default=0.2)
     parser.add_argument("--max-per-person", type=int, default=None)
-    parser.add_argument("--epochs", type=int, default=30, help="per training run")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="per training run (default: the app's, 40)"
+    )
     parser.add_argument("--strictness", default="normal", choices=["strict", "normal", "lenient"])
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.initial_per_person < 2:
@@ -67,7 +69,7 @@ def setup_django(data_dir: Path, args) -> None:
         FACEWEB_DATA_DIR=str(data_dir),
         DATABASE_URL=f"sqlite:///{data_dir / 'bench.sqlite3'}",
         FACEWEB_PRETRAINED="none",
-        FACEWEB_EPOCHS=str(args.epochs),
+        FACEWEB_EPOCHS=str(args.epochs or ""),
         FACEWEB_SPLIT_SEED=str(args.seed),
         FACEWEB_TORCH_THREADS="0",
         FACEWEB_AUTO_ACTIVATE="true",

@@ -1,9 +1,8 @@
 from django.contrib import admin
 from django.utils.html import format_html
 
-from training import services
-
 from .models import FaceImage, Identity, Prediction
+from .privacy import forget_identity
 from .templatetags.faceweb import private_url
 
 
@@ -60,16 +59,13 @@ class IdentityAdmin(admin.ModelAdmin):
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
+    # Deleting here forgets a person as the page does: identifications naming them go too.
     def delete_model(self, request, obj):
-        identity_id = obj.pk
-        super().delete_model(request, obj)
-        services.note_identity_deleted(identity_id)
+        forget_identity(obj, request.user)
 
     def delete_queryset(self, request, queryset):
-        ids = list(queryset.values_list("pk", flat=True))
-        super().delete_queryset(request, queryset)
-        for identity_id in ids:
-            services.note_identity_deleted(identity_id)
+        for identity in queryset:
+            forget_identity(identity, request.user)
 
 
 @admin.register(FaceImage)

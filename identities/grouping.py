@@ -36,18 +36,26 @@ def refresh_embeddings(faces):
     with no active model, the faces of the newest version that embedded any."""
     active = services.active_version()
     if active is None:
-        versions = [f.embedding_version_id for f in faces if f.embedding_version_id]
-        return [f for f in faces if versions and f.embedding_version_id == max(versions)]
+        return _newest_embeddings(faces)
     version_id = active.pk
     stale = [f for f in faces if f.embedding_version_id != version_id or not f.embedding]
     regions = {f.pk: open_region(f) for f in stale}
     to_embed = [f for f in stale if regions[f.pk] is not None]
     crops = [services.crop_for_box(*regions[f.pk]) for f in to_embed]
-    _, embeddings = services.embed_faces(crops)
+    try:
+        _, embeddings = services.embed_faces(crops)
+    except services.NoActiveModel:
+        return _newest_embeddings(faces)  # its file is missing or damaged: use what we have
     for face, embedding in zip(to_embed, embeddings, strict=True):
         face.embedding, face.embedding_version_id = embedding, version_id
     PredictionFace.objects.bulk_update(to_embed, ["embedding", "embedding_version"])
     return [f for f in faces if f.embedding_version_id == version_id and f.embedding]
+
+
+def _newest_embeddings(faces):
+    versions = [f.embedding_version_id for f in faces if f.embedding_version_id and f.embedding]
+    newest = max(versions, default=None)
+    return [f for f in faces if newest and f.embedding_version_id == newest and f.embedding]
 
 
 def group_similar(vectors, threshold):

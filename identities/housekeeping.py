@@ -24,9 +24,9 @@ def referenced_names():
     for model in apps.get_models():
         fields = [f.name for f in model._meta.get_fields() if isinstance(f, models.FileField)]
         for field in fields:
-            names.update(
-                model._default_manager.exclude(**{field: ""}).values_list(field, flat=True)
-            )
+            # The base manager sees every row, whatever a custom default manager hides.
+            rows = model._base_manager.exclude(**{field: ""})
+            names.update(rows.values_list(field, flat=True))
     return names
 
 

@@ -48,10 +48,13 @@ def face_region(image, box):
 def record_faces(prediction, image, faces, keep_files=True):
     """Create one PredictionFace per face of an identify() result (faces as
     services.identify returns them with embeddings). With keep_files, each face's region
-    is stored for review. Returns the rows. Not idempotent: call once per prediction."""
+    is stored for review, and its embedding kept (without the face to show, a group of
+    similar faces could not be reviewed). Returns the rows. Not idempotent: call once per
+    prediction."""
     rows = []
     for index, face in enumerate(faces):
         crop_name, crop_box = "", None
+        embedding = face.get("embedding") if keep_files else None
         if keep_files and face.get("box"):
             region, crop_box = face_region(image, face["box"])
             crop_name = save_jpeg(FACE_FOLDER, region)
@@ -66,8 +69,8 @@ def record_faces(prediction, image, faces, keep_files=True):
                 candidates=face.get("top_k", []),
                 face_crop=crop_name,
                 crop_box=crop_box,
-                embedding=face.get("embedding"),
-                embedding_version_id=prediction.model_version_id if face.get("embedding") else None,
+                embedding=embedding,
+                embedding_version_id=prediction.model_version_id if embedding else None,
             )
         )
     return PredictionFace.objects.bulk_create(rows)

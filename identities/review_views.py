@@ -37,7 +37,7 @@ def history(request):
     if form.is_bound and form.is_valid():
         predictions = form.filter(predictions)
     predictions = predictions.prefetch_related(
-        "face_rows__identity", "face_rows__reviewed_identity"
+        "face_rows__identity", "face_rows__reviewed_identity", "face_rows__reviewed_by"
     )
     page = Paginator(predictions.order_by("-created_at", "-id"), HISTORY_PAGE_SIZE).get_page(
         request.GET.get("page")

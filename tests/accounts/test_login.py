@@ -1,3 +1,5 @@
+from urllib.parse import quote
+
 import pytest
 from django.conf import settings
 from django.shortcuts import resolve_url
@@ -73,10 +75,42 @@ def test_next_on_this_site_is_followed(client, alice):
     assert response.url == "/training/"
 
 
-@pytest.mark.parametrize(
-    "target", ["https://evil.example/", "//evil.example/", "https:///evil.example/"]
-)
+OFF_SITE = [
+    "https://evil.example/",
+    "//evil.example/",
+    "https:///evil.example/",
+    "http:evil.example",
+    "/\\evil.example/",
+    "\\\\evil.example/",
+    " https://evil.example/",
+    "https://testserver@evil.example/",
+    "https://evil.example/?x=https://testserver/",
+    "javascript:alert(document.cookie)",
+    "/\t/evil.example",
+]
+
+
+@pytest.mark.parametrize("target", OFF_SITE)
 def test_next_pointing_off_site_is_ignored(client, alice, target):
     response = log_in(client, next=target)
     assert response.status_code == 302
     assert response.url == resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+@pytest.mark.parametrize("target", OFF_SITE[:3])
+def test_next_in_the_login_address_pointing_off_site_is_ignored(client, alice, target):
+    response = client.post(
+        f"{reverse('login')}?next={quote(target)}",
+        {"username": "alice", "password": PASSWORD},
+    )
+    assert response.status_code == 302
+    assert response.url == resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+@pytest.mark.parametrize("target", OFF_SITE[:3])
+def test_logging_out_never_sends_anyone_off_site(client, alice, target):
+    client.force_login(alice)
+    response = client.post(f"{reverse('logout')}?next={quote(target)}")
+    assert response.status_code == 302
+    assert "evil.example" not in response.url
+    assert not is_logged_in(client)

@@ -66,4 +66,6 @@ def test_unknown_faces_are_embedded_again_by_a_newer_model(member_client, traine
     PredictionFace.objects.update(identity=None, embedding=None, embedding_version=None)
     groups = unknown_groups()
     assert sum(len(group) for group in groups) == 2
-    assert all(row.embedding_version == services.active_version() for row in PredictionFace.objects.all())
+    assert all(
+        row.embedding_version == services.active_version() for row in PredictionFace.objects.all()
+    )

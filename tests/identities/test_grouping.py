@@ -5,8 +5,8 @@ from django.urls import reverse
 
 from identities.grouping import group_similar, unknown_groups
 from identities.models import Identity, PredictionFace
-from training.models import ModelVersion
 from tests.identities.recorded import face, record
+from training.models import ModelVersion
 
 # Two people as the model sees them, and a third unlike both.
 ALICE = [[1.0, 0.1, 0.0], [0.9, 0.2, 0.0], [1.0, 0.0, 0.1]]
@@ -41,7 +41,11 @@ def unknowns(member):
 def test_the_page_shows_the_unknown_faces_grouped(member_client, unknowns):
     response = member_client.get(reverse("identities:unknown_faces"))
     groups = [sorted(f.pk for f in group) for group in response.context["groups"]]
-    assert groups == [sorted(r.pk for r in unknowns[:3]), sorted(r.pk for r in unknowns[3:5]), [unknowns[5].pk]]
+    assert groups == [
+        sorted(r.pk for r in unknowns[:3]),
+        sorted(r.pk for r in unknowns[3:5]),
+        [unknowns[5].pk],
+    ]
     assert "3 similar faces" in response.content.decode()
 
 

@@ -73,7 +73,8 @@ def test_filters_by_date_range(member_client, member, ada):
 def test_bad_filters_explain_themselves_and_list_everything_unfiltered(member_client, member):
     record(member, face(None, 0.2))
     response = member_client.get(
-        reverse("identities:history"), {"below": "lots", "since": "2025-02-01", "until": "2025-01-01"}
+        reverse("identities:history"),
+        {"below": "lots", "since": "2025-02-01", "until": "2025-01-01"},
     )
     assert response.status_code == 200
     assert "Enter a number" in response.content.decode()

@@ -69,7 +69,11 @@ def test_retention_deletes_old_photos_and_unreviewed_faces_and_keeps_results(
     recent.refresh_from_db()
     assert recent.photo and recent.face_rows.get().face_crop
     names = {str(p.relative_to(private_storage)) for p in stored_files(private_storage)}
-    assert names == {recent.photo.name, recent.face_rows.get().face_crop.name, reviewed.face_crop.name}
+    assert names == {
+        recent.photo.name,
+        recent.face_rows.get().face_crop.name,
+        reviewed.face_crop.name,
+    }
 
 
 def test_the_retention_task_run_twice_deletes_nothing_more(member, ada, settings):
@@ -88,8 +92,9 @@ def test_retention_of_zero_days_keeps_everything(member, ada, settings):
 
 def test_with_photos_not_kept_only_the_results_are_stored(member, ada, settings, private_storage):
     settings.FACEWEB_KEEP_PREDICTION_PHOTOS = False
-    prediction = record(member, face(ada, 0.9))
-    assert not prediction.photo and not prediction.face_rows.get().face_crop
+    prediction = record(member, face(ada, 0.9, embedding=[1.0, 2.0]))
+    row = prediction.face_rows.get()
+    assert not prediction.photo and not row.face_crop and row.embedding is None
     assert prediction.faces[0]["identity"] == "Ada Lovelace"
     assert stored_files(private_storage) == []
 
@@ -147,7 +152,9 @@ def test_versions_trained_on_a_deleted_person_say_so_and_never_name_them(member_
     assert "Ada Lovelace" not in json.dumps(version.classes)
     result = {"top_k": [(0, 0.9), (1, 0.1)], "score": 0.9, "accepted": True}
     answer = services._face_result([0, 0, 9, 9], result, version.classes)
-    assert answer["identity"] is None and [c["identity"] for c in answer["top_k"]] == ["Grace Hopper"]
+    assert answer["identity"] is None and [c["identity"] for c in answer["top_k"]] == [
+        "Grace Hopper"
+    ]
 
 
 def test_the_training_page_offers_to_delete_old_versions_but_not_the_active_one(
@@ -168,7 +175,9 @@ def test_the_training_page_offers_to_delete_old_versions_but_not_the_active_one(
 
 def test_an_editor_cannot_delete_model_versions(member_client, ada, grace):
     version = version_on(ada, grace)
-    assert member_client.post(reverse("training:version_delete", args=[version.pk])).status_code == 403
+    assert (
+        member_client.post(reverse("training:version_delete", args=[version.pk])).status_code == 403
+    )
     assert ModelVersion.objects.filter(pk=version.pk).exists()
 
 
@@ -217,3 +226,25 @@ def test_faces_left_pending_stay_after_a_person_is_deleted_when_they_name_someon
 
     forget_identity(ada, member)
     assert PredictionFace.objects.get().prediction == prediction
+
+
+def test_identifications_made_before_faces_were_kept_get_their_rows(member, ada):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("identities.migrations.0003_prediction_faces_from_history")
+    prediction = record(member, face(ada, 0.9), face(None, 0.2))
+    PredictionFace.objects.all().delete()
+    migration.faces_to_rows(apps, None)
+    migration.faces_to_rows(apps, None)  # a second run adds nothing
+    rows = list(prediction.face_rows.order_by("index"))
+    assert [(r.index, r.identity, r.confidence) for r in rows] == [(0, ada, 0.9), (1, None, 0.2)]
+    assert all(r.is_pending and not r.face_crop for r in rows)
+
+
+def test_deleting_a_person_in_the_admin_forgets_them_too(client, make_user, member, ada):
+    record(member, face(ada, 0.9))
+    client.force_login(make_user("admin"))
+    client.post(reverse("admin:identities_identity_delete", args=[ada.pk]), {"post": "yes"})
+    assert not Identity.objects.exists() and not Prediction.objects.exists()

@@ -132,7 +132,9 @@ def test_every_decision_is_audited_with_who_and_what(member, ada):
     assert AuditEvent.objects.filter(action="identity.create", target_repr="Grace Hopper").exists()
 
 
-def test_the_inbox_holds_unknown_and_unsure_faces_oldest_first(member_client, member, ada, settings):
+def test_the_inbox_holds_unknown_and_unsure_faces_oldest_first(
+    member_client, member, ada, settings
+):
     settings.FACEWEB_REVIEW_BELOW_CONFIDENCE = 0.6
     first = record(member, face(None, 0.2))
     record(member, face(ada, 0.95))  # sure: not for review
