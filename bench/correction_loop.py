@@ -1,7 +1,8 @@
 """Does faceweb learn from its users' corrections? A simulated review loop on a dataset.
 
     python bench/correction_loop.py --dataset ../shared/datasets/lfw_dev --unknown-people 5 \\
-        [--unknown DIR] [--rounds 3] [--seed 0] [--initial-per-person 3] [--epochs N]
+        [--unknown DIR] [--rounds 3] [--seed 0 | --seeds 0,1,2] [--initial-per-person 3]
+        [--epochs N]
 
 Runs the app itself on a temporary SQLite database and media folder (nothing of a real
 installation is touched), with training from random weights. The dataset is split as
@@ -22,7 +23,14 @@ persons of --unknown) are strangers, half of whose photos are tested and half st
 After each round it prints, measured on the test photos with the active model:
 round=<n> accuracy=<top-1 of known people's photos> unknown_false_accept=<share of
 strangers' photos named as someone> training_images=<photos training uses>.
-A photo where no face is found counts as a miss (known) or as not named (stranger).
+A photo where no face is found counts as a miss (known) or as not named (stranger). The
+indented line under it gives the share of known test photos named at all (known_accept),
+the active model's own validation accuracy and best epoch, and how the simulated user
+answered the round's photos (confirm: the model was right; name: corrected; reject: a
+stranger). With 40 test photos one photo is 2.5 points: retraining from random weights on
+a few photos per person moves single rounds by about that much times a few, which is
+why --seeds runs the whole loop once per seed (each in a fresh process, on its own split)
+and ends with the mean of each round over the seeds, in the same round=... format.
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +59,7 @@ def parse_args(argv=None):
     unknown.add_argument("--unknown-people", type=int, default=0, help="persons to hold back")
     parser.add_argument("--rounds", type=int, default=3, help="review-and-retrain rounds")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", help="comma-separated seeds: one loop each, then the means")
     parser.add_argument("--initial-per-person", type=int, default=3)
     parser.add_argument("--test-fraction", type=float, default=0.2)
     parser.add_argument("--max-per-person", type=int, default=None)
@@ -232,15 +243,58 @@ def report(round_number, figures, started, extra=""):
         f"training_images={training_images()}",
         flush=True,
     )
+    from training import services
+
+    version = services.active_version()
     print(
-        f"  known_accept={figures['known_accept']:.4f} "
+        f"  known_accept={figures['known_accept']:.4f} model={version} "
+        f"val_accuracy={version.val_accuracy:.4f} best_epoch={version.metrics.get('best_epoch')} "
         f"seconds={time.perf_counter() - started:.0f}{extra}",
         flush=True,
     )
 
 
+ROUND_LINE = re.compile(
+    r"^round=(\d+) accuracy=(\S+) unknown_false_accept=(\S+) training_images=(\d+)$"
+)
+
+
+def run_seeds(argv: list[str], seeds: list[int]) -> None:
+    """Run the loop once per seed in a fresh process, then print each round's means."""
+    argv = [a for i, a in enumerate(argv) if a != "--seeds" and argv[i - 1 : i] != ["--seeds"]]
+    argv = [a for a in argv if not a.startswith("--seeds=")]
+    rounds: dict[int, list[tuple[float, float, int]]] = {}
+    for seed in seeds:
+        print(f"seed={seed}", flush=True)
+        command = [sys.executable, __file__, *argv, "--seed", str(seed)]
+        with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as child:
+            for line in child.stdout:
+                print(f"  {line}", end="", flush=True)
+                if match := ROUND_LINE.match(line.strip()):
+                    number, accuracy, false_accept, images = match.groups()
+                    rounds.setdefault(int(number), []).append(
+                        (float(accuracy), float(false_accept), int(images))
+                    )
+        if child.returncode:
+            sys.exit(f"seed {seed} failed with exit status {child.returncode}")
+    print(f"mean over seeds {','.join(map(str, seeds))}:")
+    for number, rows in sorted(rounds.items()):
+        accuracy, false_accept, images = (
+            sum(column) / len(rows) for column in zip(*rows, strict=True)
+        )
+        print(
+            f"round={number} accuracy={accuracy:.4f} unknown_false_accept={false_accept:.4f} "
+            f"training_images={images:.0f}",
+            flush=True,
+        )
+
+
 def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    if args.seeds:
+        run_seeds(argv, [int(seed) for seed in args.seeds.split(",")])
+        return
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="faceweb-correction-loop-") as tmp:
         setup_django(Path(tmp), args)

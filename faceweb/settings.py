@@ -280,6 +280,11 @@ if FACEWEB_PREDICTION_RETENTION_DAYS:
         "task": "identities.tasks.purge_expired_predictions",
         "schedule": 3600.0,
     }
+# Photos a process killed mid-upload left without a row (identities.housekeeping).
+CELERY_BEAT_SCHEDULE["remove-orphan-files"] = {
+    "task": "identities.tasks.remove_orphan_files",
+    "schedule": 24 * 3600.0,
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TASK_ANNOTATIONS = {
     "training.tasks.run_training_job": {

@@ -9,3 +9,12 @@ def purge_expired_predictions():
     from .recognitions import purge_expired
 
     return purge_expired()
+
+
+@shared_task
+def remove_orphan_files():
+    """Beat's daily sweep of photos a killed process left without a row (see
+    identities.housekeeping). Safe to repeat; returns how many files it removed."""
+    from .housekeeping import remove_orphan_files
+
+    return len(remove_orphan_files())

@@ -479,9 +479,12 @@ def _face_result(box, result, classes):
     }
 
 
-def embedding_bytes(tensor):
-    """A 1-D embedding tensor as float32 bytes (what PredictionFace.embedding stores)."""
-    return tensor.float().numpy().astype("<f4").tobytes()
+def embedding_bytes(values):
+    """An embedding (a list of floats) as float32 bytes, as PredictionFace.embedding
+    stores it."""
+    import numpy as np
+
+    return np.asarray(values, dtype="<f4").tobytes()
 
 
 def embed_faces(crops):

@@ -47,3 +47,15 @@ def test_nothing_is_removed_while_younger_than_the_grace_period(private_storage)
     save_jpeg("thumbs", person_image(0, 0))
     assert remove_orphan_files(timedelta(minutes=5)) == []
     assert len(stored_files(private_storage)) == 1
+
+
+def test_the_daily_beat_task_removes_orphan_face_crops(private_storage, settings):
+    from identities import tasks
+
+    (private_storage / "prediction-faces").mkdir(parents=True)
+    (private_storage / "prediction-faces" / "left-behind.jpg").write_bytes(b"face")
+    age(private_storage, "prediction-faces/left-behind.jpg", hours=2)
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "identities.tasks.remove_orphan_files" in scheduled
+    assert tasks.remove_orphan_files() == 1
+    assert stored_files(private_storage) == []

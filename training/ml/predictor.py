@@ -103,7 +103,7 @@ class Predictor:
         Returns per image {"top_k": [(class_index, probability), ...] most probable first,
         "score": how much the face looks like the top-1 person (see calibrate.unknown_scores),
         "threshold": the threshold applied or None, "accepted": whether the top-1 person
-        is named, "embedding": the face's embedding, a 1-D float32 CPU tensor (to group
+        is named, "embedding": the face's embedding, a list of floats (to group
         similar unknown faces)}. threshold, when given, overrides the calibrated one (an
         administrator's setting); otherwise strictness picks one of
         calibrate.OPERATING_POINTS. Without a calibrated threshold (no validation data)
@@ -145,7 +145,7 @@ class Predictor:
                 indices.tolist(),
                 values.tolist(),
                 scores.tolist(),
-                embeddings.float().cpu(),
+                embeddings.float().tolist(),
                 strict=True,
             )
         ]
