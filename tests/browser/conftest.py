@@ -51,3 +51,12 @@ def shoot(page):
         page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
 
     return take
+
+
+def log_in(page, live_server, username, path="/"):
+    """Log in through the login form (opening path first) and wait for the next page."""
+    page.goto(live_server.url + path)
+    page.fill("#id_username", username)
+    page.fill("#id_password", "correct horse battery")
+    page.click("button[type=submit]")
+    page.wait_for_load_state()

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from identities.models import FaceImage
+from tests.browser.conftest import log_in
 from tests.browser.test_walk import TINY, add_person_with_photos
 from tests.images import group_photo, write_people
 from training import services
@@ -17,15 +18,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
-
-
-def log_in(page, url):
-    page.goto(url + "/people/")
-    page.wait_for_selector("#id_username")  # every page needs a login first
-    page.fill("#id_username", "tess")
-    page.fill("#id_password", "correct horse battery")
-    page.click("button[type=submit]")
-    page.wait_for_url(url + "/people/")
 
 
 def start_training(page):
@@ -43,7 +35,8 @@ def start_training(page):
 
 def test_a_new_user_walks_the_whole_product(page, live_server, make_user, tmp_path, shoot):
     make_user("trainer", "tess")
-    log_in(page, live_server.url)
+    log_in(page, live_server, "tess", "/people/")  # every page needs a login first
+    page.wait_for_url(live_server.url + "/people/")
     shoot("journey-01-logged-in")
 
     folder = write_people(tmp_path / "people", people=3, per_person=6)

@@ -7,6 +7,7 @@ from identities.models import FaceImage, Identity
 from identities.uploads import add_face_image, clean_image
 from imports import services
 from imports.models import BulkImport
+from tests.browser.conftest import log_in
 from tests.images import encode, jpeg_bytes, person_image, shapes_image
 from tests.imports.zips import make_zip
 
@@ -19,10 +20,7 @@ pytestmark = [
 @pytest.fixture
 def editor(page, live_server, make_user):
     make_user("editor", "alice")
-    page.goto(live_server.url + "/login/")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", "correct horse battery")
-    page.click("button[type=submit]")
+    log_in(page, live_server, "alice", "/login/")
     page.wait_for_url(live_server.url + "/people/")
     return page
 

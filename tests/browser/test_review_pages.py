@@ -4,6 +4,7 @@ import pytest
 
 from identities.models import Identity, PredictionFace
 from identities.uploads import add_face_image, clean_image
+from tests.browser.conftest import log_in
 from tests.identities.recorded import face, record
 from tests.images import jpeg_bytes
 from training.models import ModelVersion
@@ -17,10 +18,7 @@ pytestmark = [
 @pytest.fixture
 def admin_page(page, live_server, make_user):
     admin = make_user("admin", "alice")
-    page.goto(live_server.url + "/")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", "correct horse battery")
-    page.click("button[type=submit]")
+    log_in(page, live_server, "alice")
     page.wait_for_url(live_server.url + "/people/")
     page.admin = admin
     return page

@@ -5,21 +5,13 @@ import pytest
 
 from identities.models import Identity
 from identities.uploads import add_face_image, clean_image
+from tests.browser.conftest import log_in
 from tests.images import jpeg_bytes
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
-PASSWORD = "correct horse battery"
-
-
-def log_in(page, url):
-    page.goto(url)
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 def test_a_persons_page_opened_without_login_shows_the_login_page(page, live_server, shoot):
@@ -36,7 +28,7 @@ def test_a_persons_page_opened_without_login_shows_the_login_page(page, live_ser
 
 def test_logging_in_with_an_off_site_next_stays_on_faceweb(page, live_server, make_user, shoot):
     make_user("editor", "alice")
-    log_in(page, live_server.url + "/login/?next=https://evil.example/")
+    log_in(page, live_server, "alice", "/login/?next=https://evil.example/")
     assert page.url == live_server.url + "/people/"
     shoot("security-02-login-stays-on-site")
 
@@ -45,7 +37,7 @@ def test_a_form_on_another_site_cannot_post_as_the_logged_in_user(
     page, live_server, make_user, shoot
 ):
     make_user("editor", "alice")
-    log_in(page, live_server.url + "/login/")
+    log_in(page, live_server, "alice", "/login/")
     assert page.url == live_server.url + "/people/"
     # The attacker's page: a self-submitting form aimed at faceweb's "add a person".
     page.set_content(

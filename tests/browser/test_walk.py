@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.browser.conftest import log_in
 from tests.images import group_photo, write_people
 from training import services
 from training.jobs import run_job
@@ -17,10 +18,7 @@ TINY = {"epochs": 3, "image_size": 64, "batch_size": 8, "pretrained": "none"}
 @pytest.fixture
 def logged_in(page, live_server, make_user):
     make_user("trainer", "alice")
-    page.goto(live_server.url + "/")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", "correct horse battery")
-    page.click("button[type=submit]")
+    log_in(page, live_server, "alice")
     page.wait_for_url(live_server.url + "/people/")
     return page
 

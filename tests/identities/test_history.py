@@ -2,19 +2,13 @@
 
 from datetime import timedelta
 
-import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from identities.models import Identity, Prediction
+from identities.models import Prediction
 from identities.review import NAME, review_face
 from identities.review_views import HISTORY_PAGE_SIZE
 from tests.identities.recorded import face, record
-
-
-@pytest.fixture
-def ada(db):
-    return Identity.objects.create(name="Ada Lovelace")
 
 
 def listed(client, **filters):

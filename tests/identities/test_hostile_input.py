@@ -13,7 +13,7 @@ from django.urls import reverse
 from PIL import Image
 
 from accounts.models import AuditEvent
-from identities.models import FaceImage, Identity, Prediction
+from identities.models import FaceImage, Prediction
 from tests.api.conftest import cast, fresh_cache  # noqa: F401  (fixtures)
 from tests.conftest import stored_files
 from tests.images import encode, jpeg_bytes, person_image, png_bomb, shapes_image
@@ -123,11 +123,6 @@ ODD_NAMES = [
 
 
 # --- the doors ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def ada():
-    return Identity.objects.create(name="Ada Lovelace")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import json
 import zipfile
 from datetime import timedelta
 
-import pytest
 from django.urls import reverse
 from django.utils import timezone
 
@@ -21,16 +20,6 @@ from tests.identities.recorded import face, record
 from tests.images import jpeg_bytes
 from training import services
 from training.models import ModelVersion
-
-
-@pytest.fixture
-def ada(db):
-    return Identity.objects.create(name="Ada Lovelace")
-
-
-@pytest.fixture
-def grace(db):
-    return Identity.objects.create(name="Grace Hopper")
 
 
 def age(prediction, days):

@@ -10,16 +10,6 @@ from identities.review import CONFIRM, NAME, REJECT, AlreadyReviewed, ReviewErro
 from tests.identities.recorded import face, record
 
 
-@pytest.fixture
-def ada(db):
-    return Identity.objects.create(name="Ada Lovelace")
-
-
-@pytest.fixture
-def grace(db):
-    return Identity.objects.create(name="Grace Hopper")
-
-
 def review_url(row):
     return reverse("identities:review_face", args=[row.pk])
 

@@ -10,11 +10,6 @@ from tests.images import encode, group_photo, jpeg_bytes
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def ada():
-    return Identity.objects.create(name="Ada Lovelace")
-
-
 def test_every_page_needs_login(client, ada):
     for url in [
         reverse("identities:list"),
