@@ -5,6 +5,7 @@ with two faces, correct a result, retrain, roll back to the first model, log out
 import threading
 
 import pytest
+from django.db import connection
 
 from identities.models import FaceImage
 from tests.browser.conftest import log_in
@@ -33,6 +34,13 @@ def start_training(page):
     return job
 
 
+def run_job_and_disconnect(job_pk):
+    try:
+        run_job(job_pk)
+    finally:
+        connection.close()  # a thread's own connection would keep the test database open
+
+
 def test_a_new_user_walks_the_whole_product(page, live_server, make_user, tmp_path, shoot):
     make_user("trainer", "tess")
     log_in(page, live_server, "tess", "/people/")  # every page needs a login first
@@ -48,7 +56,7 @@ def test_a_new_user_walks_the_whole_product(page, live_server, make_user, tmp_pa
     shoot("journey-02-person-with-photos")
 
     job = start_training(page)
-    worker = threading.Thread(target=run_job, args=(job.pk,))
+    worker = threading.Thread(target=run_job_and_disconnect, args=(job.pk,))
     worker.start()
     page.wait_for_selector("#progress-text:has-text('Epoch')", timeout=30000)
     shoot("journey-03-training-in-progress")
