@@ -9,8 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from identities import people
-from identities.models import FaceImage, Identity
-from identities.people_forms import clean_new_name
+from identities.models import FaceImage, Identity, clean_new_name
 from imports import services as imports
 from imports.models import BulkImport, ImportFile
 
@@ -43,10 +42,7 @@ class SplitRequestSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
 
     def validate_name(self, value):
-        try:
-            return clean_new_name(value)
-        except Exception as exc:  # a Django ValidationError
-            raise serializers.ValidationError(exc.messages) from None
+        return clean_new_name(value)
 
 
 class MoveRequestSerializer(serializers.Serializer):

@@ -3,7 +3,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from identities.models import FaceImage, Identity, Prediction
+from identities.models import FaceImage, Identity, Prediction, clean_new_name
 from training.models import ModelVersion, TrainingJob
 from training.services import STRICTNESS_CHOICES
 
@@ -35,15 +35,7 @@ class IdentitySerializer(serializers.ModelSerializer):
         extra_kwargs = {"name": {"validators": []}}
 
     def validate_name(self, value):
-        name = " ".join(value.split())
-        if not name:
-            raise serializers.ValidationError("A name is needed.")
-        clash = Identity.objects.filter(name__iexact=name)
-        if self.instance is not None:
-            clash = clash.exclude(pk=self.instance.pk)
-        if clash.exists():
-            raise serializers.ValidationError(f"There is already a person called {name}.")
-        return name
+        return clean_new_name(value, exclude_pk=getattr(self.instance, "pk", None))
 
     def get_photo_count(self, identity) -> int:
         # Annotated on lists; counted for a single identity just created or changed.

@@ -1,7 +1,7 @@
 from django import forms
 from django.conf import settings
 
-from .models import Identity
+from .models import Identity, clean_new_name
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -34,13 +34,7 @@ class IdentityForm(forms.ModelForm):
         widgets = {"notes": forms.Textarea(attrs={"rows": 3})}
 
     def clean_name(self):
-        name = " ".join(self.cleaned_data["name"].split())
-        if not name:
-            raise forms.ValidationError("A name is needed.")
-        clash = Identity.objects.filter(name__iexact=name).exclude(pk=self.instance.pk)
-        if clash.exists():
-            raise forms.ValidationError(f"There is already a person called {name}.")
-        return name
+        return clean_new_name(self.cleaned_data["name"], exclude_pk=self.instance.pk)
 
 
 class PhotoUploadForm(forms.Form):

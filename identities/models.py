@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 from django.utils.text import slugify
@@ -51,6 +52,18 @@ class Identity(models.Model):
 
     def get_absolute_url(self):
         return reverse("identities:detail", args=[self.slug])
+
+
+def clean_new_name(name, exclude_pk=None):
+    """A person's name with its spaces tidied. Raises ValidationError when it is empty or
+    another person (exclude_pk aside) has it in any case; Django forms and DRF serializers
+    both report that error on the field."""
+    name = " ".join(name.split())
+    if not name:
+        raise ValidationError("A name is needed.")
+    if Identity.objects.filter(name__iexact=name).exclude(pk=exclude_pk).exists():
+        raise ValidationError(f"There is already a person called {name}.")
+    return name
 
 
 def unique_slug(name):

@@ -8,7 +8,7 @@ identities.signals, so a rollback or a crash mid-way keeps every file of every k
 
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from accounts import audit
 from training import services
@@ -83,6 +83,22 @@ def _resolve_duplicates(kept, absorbed):
             ours.delete()  # the absorbed copy moves over in its place
         else:
             other.delete()
+
+
+def identity_called(name, user):
+    """(identity, created): the person called name in any case, made now if there is none.
+
+    Safe when two requests make the same person at once: the loser of the race gets the
+    winner's row.
+    """
+    found = Identity.objects.filter(name__iexact=name).first()
+    if found:
+        return found, False
+    try:
+        with transaction.atomic():
+            return Identity.objects.create(name=name, created_by=user), True
+    except IntegrityError:  # someone created them a moment ago
+        return Identity.objects.get(name__iexact=name), False
 
 
 def split_photos(identity, images, name, user):

@@ -3,7 +3,7 @@ they were made to the confirmation page, and are checked again when confirmed.""
 
 from django import forms
 
-from .models import Identity
+from .models import Identity, clean_new_name
 
 
 class PeopleField(forms.ModelMultipleChoiceField):
@@ -42,16 +42,6 @@ class MergeForm(forms.Form):
 
 class DeletePeopleForm(forms.Form):
     identities = PeopleField()
-
-
-def clean_new_name(name, exclude_pk=None):
-    """A person's name with its spaces tidied; ValidationError when empty or taken."""
-    name = " ".join(name.split())
-    if not name:
-        raise forms.ValidationError("A name is needed.")
-    if Identity.objects.filter(name__iexact=name).exclude(pk=exclude_pk).exists():
-        raise forms.ValidationError(f"There is already a person called {name}.")
-    return name
 
 
 class PhotoSelectionForm(forms.Form):

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from accounts import audit
 
-from .models import Identity, PredictionFace
+from .models import PredictionFace
+from .people import identity_called
 from .recognitions import open_region
 from .uploads import UploadError, add_reviewed_face
 
@@ -79,11 +80,9 @@ def identity_named(name, user):
     name = " ".join((name or "").split())
     if not name:
         raise ReviewError("Pick a person or type the name of a new one.")
-    existing = Identity.objects.filter(name__iexact=name).first()
-    if existing is not None:
-        return existing
-    identity = Identity.objects.create(name=name[:200], created_by=user)
-    audit.record(user, "identity.create", identity, source="review")
+    identity, created = identity_called(name[:200], user)
+    if created:
+        audit.record(user, "identity.create", identity, source="review")
     return identity
 
 

@@ -18,13 +18,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Count, F, Q
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
 from accounts import audit
 from identities.models import Identity
+from identities.people import identity_called
 from identities.uploads import UploadError, add_face_image, clean_image
 
 from .archive import ArchiveRefused, check_header, open_zip, read_member, scan_zip
@@ -262,23 +263,11 @@ def import_waiting_files(bulk, zip_file):
     members = zip_file.infolist()
     people = {}
     for item in bulk.files.filter(state=State.PENDING).order_by("position").iterator():
-        identity = people.get(item.person) or identity_for(item.person, bulk.created_by)
+        identity = people.get(item.person) or identity_called(item.person, bulk.created_by)[0]
         people[item.person] = identity
         state, reason, image = import_file(bulk, identity, item, members[item.position], zip_file)
         ImportFile.objects.filter(pk=item.pk).update(state=state, reason=reason, face_image=image)
         BulkImport.objects.filter(pk=bulk.pk).update(heartbeat_at=timezone.now())
-
-
-def identity_for(name, user):
-    """The identity a folder names (case-insensitively), created when there is none."""
-    found = Identity.objects.filter(name__iexact=name).first()
-    if found:
-        return found
-    try:
-        with transaction.atomic():
-            return Identity.objects.create(name=name, created_by=user)
-    except IntegrityError:  # someone created them a moment ago
-        return Identity.objects.get(name__iexact=name)
 
 
 def import_file(bulk, identity, item, info, zip_file):

@@ -5,6 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.models import AuditEvent
 from identities.models import FaceImage, Identity
+from identities.people import identity_called
 from imports import services
 from imports.models import BulkImport, ImportFile
 from tests.images import encode, jpeg_bytes, shapes_image
@@ -102,7 +103,7 @@ def test_an_import_resumed_after_a_crash_loses_and_duplicates_nothing(previewed,
     zip_file = services.open_zip(bulk.archive.open("rb"))
     members = zip_file.infolist()
     first, second = bulk.files.filter(state=State.PENDING).order_by("position")[:2]
-    identity = services.identity_for(first.person, member)
+    identity = identity_called(first.person, member)[0]
     state, reason, image = services.import_file(
         bulk, identity, first, members[first.position], zip_file
     )

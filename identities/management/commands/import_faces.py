@@ -2,10 +2,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from identities.models import Identity
+from identities.people import identity_called
 from identities.uploads import UploadError, add_face_image, clean_image, read_upload
 from imports.archive import person_name
-from imports.services import identity_for
 
 
 class Command(BaseCommand):
@@ -28,8 +27,8 @@ class Command(BaseCommand):
         for folder in people:
             # The same rules as a zip's folders: spaces tidied, matched whatever the case.
             name = person_name(folder.name)
-            created += not Identity.objects.filter(name__iexact=name).exists()
-            identity = identity_for(name, None)
+            identity, new = identity_called(name, None)
+            created += new
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
                 try:
                     with path.open("rb") as handle:
