@@ -49,7 +49,11 @@ def trainable_images():
 
 def dataset_hash(images):
     """A hash of which photos belong to whom; it changes when the training data changes."""
-    lines = sorted(f"{image.identity_id}:{image.sha256}" for image in images)
+    return _hash_of_pairs((image.identity_id, image.sha256) for image in images)
+
+
+def _hash_of_pairs(pairs):
+    lines = sorted(f"{identity_id}:{sha256}" for identity_id, sha256 in pairs)
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
@@ -115,8 +119,7 @@ def current_dataset_hash(min_images=2):
     used = {k: v for k, v in by_identity.items() if len(v) >= min_images}
     if len(used) < 2:
         return None
-    lines = sorted(f"{k}:{sha256}" for k, values in used.items() for sha256 in values)
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    return _hash_of_pairs((k, sha256) for k, values in used.items() for sha256 in values)
 
 
 def export_dataset(out_dir, val_fraction=0.2, seed=0, min_images=2):
