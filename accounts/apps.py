@@ -6,6 +6,9 @@ class AccountsConfig(AppConfig):
     name = "accounts"
     default = True
 
+    def ready(self):
+        from . import signals  # noqa: F401  (connects the receivers)
+
 
 class FacewebAdminConfig(admin_apps.AdminConfig):
     default = False

@@ -35,6 +35,14 @@ class Conflict(ApiError):
     default_code = "conflict"
 
 
+class QueueUnavailable(ApiError):
+    """The task queue (broker) is down: nothing was queued; the request can be repeated."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The task queue cannot be reached; try again in a moment."
+    default_code = "queue_unavailable"
+
+
 def as_api_exception(exc):
     """The APIException that stands for exc (exc itself when it already is one)."""
     if isinstance(exc, UploadError):
@@ -43,6 +51,8 @@ def as_api_exception(exc):
         return Conflict(str(exc), code="model_unavailable")
     if isinstance(exc, services.NoActiveModel):
         return Conflict(str(exc), code="no_active_model")
+    if isinstance(exc, services.QueueUnavailable):
+        return QueueUnavailable(str(exc))
     if isinstance(exc, services.NotEnoughData):
         return Conflict(str(exc), code="not_enough_data")
     if isinstance(exc, Http404):

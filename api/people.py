@@ -13,7 +13,7 @@ from identities.models import FaceImage, Identity, clean_new_name
 from imports import services as imports
 from imports.models import BulkImport, ImportFile
 
-from .exceptions import Conflict, InvalidUpload
+from .exceptions import Conflict, InvalidUpload, QueueUnavailable
 from .permissions import IsEditor
 from .serializers import ErrorSerializer, IdentitySerializer
 
@@ -219,10 +219,14 @@ class ImportConfirm(APIView):
 
     permission_classes = [IsEditor]
 
-    @extend_schema(request=None, responses={202: BulkImportSerializer, 409: ERROR})
+    @extend_schema(request=None, responses={202: BulkImportSerializer, 409: ERROR, 503: ERROR})
     def post(self, request, pk):
         bulk = get_object_or_404(BulkImport, pk=pk)
-        if not imports.confirm_import(bulk, request.user):
+        try:
+            started = imports.confirm_import(bulk, request.user)
+        except imports.QueueUnavailable as exc:
+            raise QueueUnavailable(str(exc)) from None
+        if not started:
             raise Conflict(f"Import #{bulk.pk} has already started.", code="already_started")
         bulk.refresh_from_db()
         return Response(BulkImportSerializer(bulk).data, status=status.HTTP_202_ACCEPTED)

@@ -1,9 +1,11 @@
+from django.db import IntegrityError, transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from identities.models import FaceImage, Identity, Prediction, clean_new_name
+from training.ml.config import ARCHITECTURES, FINE_TUNE_CHOICES, HEADS
 from training.models import ModelVersion, TrainingJob
 from training.services import STRICTNESS_CHOICES
 
@@ -36,6 +38,24 @@ class IdentitySerializer(serializers.ModelSerializer):
 
     def validate_name(self, value):
         return clean_new_name(value, exclude_pk=getattr(self.instance, "pk", None))
+
+    def save(self, **kwargs):
+        # Two requests creating the same person at the same moment both pass validate_name;
+        # the database refuses the second, which then gets the same answer as if it had
+        # come a moment later. A clash of slugs alone (different names) is tried again.
+        for attempt in range(3):
+            try:
+                with transaction.atomic():
+                    return super().save(**kwargs)
+            except IntegrityError:
+                name = self.validated_data.get("name", "")
+                taken = Identity.objects.filter(name__iexact=name)
+                if self.instance is not None:
+                    taken = taken.exclude(pk=self.instance.pk)
+                if taken.exists() or attempt == 2:
+                    raise serializers.ValidationError(
+                        {"name": [f"There is already a person called {name}."]}
+                    ) from None
 
     def get_photo_count(self, identity) -> int:
         # Annotated on lists; counted for a single identity just created or changed.
@@ -124,13 +144,24 @@ class TrainingParamsSerializer(serializers.Serializer):
     learning_rate = serializers.FloatField(required=False)
     batch_size = serializers.IntegerField(required=False)
     image_size = serializers.IntegerField(required=False, help_text="Network input, in pixels.")
-    fine_tune_from = serializers.CharField(
-        required=False, help_text="fc, layer4, layer3, all or auto: where training starts."
+    architecture = serializers.ChoiceField(
+        choices=list(ARCHITECTURES),
+        required=False,
+        help_text="The network: dlib-face-resnet (the default, face-trained) or a ResNet.",
+    )
+    fine_tune_from = serializers.ChoiceField(
+        choices=list(FINE_TUNE_CHOICES),
+        required=False,
+        help_text="Where training starts: a stage of the chosen network, all, or auto.",
+    )
+    head = serializers.ChoiceField(
+        choices=list(HEADS), required=False, help_text="The new last layer."
     )
     pretrained = serializers.CharField(
         required=False,
         max_length=500,
-        help_text="imagenet, none (random weights) or the path of a state dict on the workers.",
+        help_text="auto (the network's own weights), none (random weights) or the name of "
+        "a state-dict file in the models folder.",
     )
     seed = serializers.IntegerField(required=False)
     val_fraction = serializers.FloatField(required=False, help_text="At least 0, below 1.")

@@ -199,11 +199,18 @@ class TrainingJobList(generics.ListAPIView):
 
     @extend_schema(
         request=TrainingParamsSerializer,
-        responses={200: TrainingJobSerializer, 201: TrainingJobSerializer, 400: ERROR, 409: ERROR},
+        responses={
+            200: TrainingJobSerializer,
+            201: TrainingJobSerializer,
+            400: ERROR,
+            409: ERROR,
+            503: ERROR,
+        },
         description="Queues a job with these parameters; the others take their defaults. "
         "Unknown parameters are refused (400). 409 when the photos cannot make a training "
         "set yet. When the same job on the same photos is already queued or running, the "
-        "answer is 200 with that job, and nothing new is started.",
+        "answer is 200 with that job, and nothing new is started. 503 when the task queue "
+        "cannot be reached (the job is recorded as failed with that reason).",
     )
     def post(self, request):
         params = TrainingParamsSerializer(data=request.data)

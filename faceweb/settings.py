@@ -54,8 +54,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "accounts.middleware.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "accounts.middleware.RequestHygieneMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -79,6 +81,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.roles",
+                "accounts.context_processors.csp_nonce",
             ],
         },
     },
@@ -143,6 +146,11 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 FILE_UPLOAD_PERMISSIONS = 0o640
 
+# How many reverse proxies stand in front of gunicorn, each adding the address it saw to
+# X-Forwarded-For. 0: none, REMOTE_ADDR is the client (the header is then ignored, since
+# anyone can write it).
+FACEWEB_TRUSTED_PROXIES = env_int("FACEWEB_TRUSTED_PROXIES", 0)
+
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
@@ -195,6 +203,9 @@ FACEWEB_IMPORT_MAX_RATIO = env_int("FACEWEB_IMPORT_MAX_RATIO", 100)
 FACEWEB_IMPORT_MAX_FILES = env_int("FACEWEB_IMPORT_MAX_FILES", 10_000)
 # A folder chosen in the browser arrives as one file per photo; bigger ones go as a zip.
 FACEWEB_IMPORT_MAX_FOLDER_FILES = env_int("FACEWEB_IMPORT_MAX_FOLDER_FILES", 1000)
+# A job or import queued this long without a worker taking it is sent to the broker again
+# (its message may have been lost in a broker restart).
+FACEWEB_QUEUE_LOST_SECONDS = env_int("FACEWEB_QUEUE_LOST_SECONDS", 600)
 # A running import whose worker has not reported for this long is stopped, to be resumed.
 FACEWEB_IMPORT_STALE_SECONDS = env_int("FACEWEB_IMPORT_STALE_SECONDS", 300)
 # The data quality page warns about people with fewer usable photos than this.
@@ -205,6 +216,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --- training -----------------------------------------------------------------------------
 FACEWEB_PRETRAINED = env_str("FACEWEB_PRETRAINED", "imagenet")
+# Starting weights a trainer names in a job must be files in this folder (on the workers).
+FACEWEB_PRETRAINED_DIR = Path(env_str("FACEWEB_PRETRAINED_DIR", str(DATA_DIR / "pretrained")))
 FACEWEB_EPOCHS = env_int("FACEWEB_EPOCHS", None)  # None: TrainConfig's default
 FACEWEB_VAL_FRACTION = env_float("FACEWEB_VAL_FRACTION", 0.2)
 FACEWEB_SPLIT_SEED = env_int("FACEWEB_SPLIT_SEED", 0)
@@ -285,6 +298,16 @@ CELERY_BEAT_SCHEDULE["remove-orphan-files"] = {
     "task": "identities.tasks.remove_orphan_files",
     "schedule": 24 * 3600.0,
 }
+# Queued jobs and imports whose message a broker restart lost are sent again (a second
+# delivery does nothing twice).
+CELERY_BEAT_SCHEDULE["requeue-lost-jobs"] = {
+    "task": "training.tasks.requeue_lost_jobs",
+    "schedule": 300.0,
+}
+CELERY_BEAT_SCHEDULE["requeue-lost-imports"] = {
+    "task": "imports.tasks.requeue_lost_imports",
+    "schedule": 300.0,
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TASK_ANNOTATIONS = {
     "training.tasks.run_training_job": {
@@ -308,8 +331,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "api.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "identify": env_str("FACEWEB_IDENTIFY_RATE", "120/min"),
-        "login": env_str("FACEWEB_LOGIN_RATE", "10/min"),
     },
+    # Throttles count clients by the address the trusted proxy saw (accounts.addresses).
+    "NUM_PROXIES": FACEWEB_TRUSTED_PROXIES or None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "faceweb API",

@@ -1,7 +1,8 @@
+from django import forms
 from django.contrib import admin
 from django.utils.html import format_html
 
-from .models import FaceImage, Identity, Prediction
+from .models import FaceImage, Identity, Prediction, clean_new_name
 from .privacy import forget_identity
 from .templatetags.faceweb import private_url
 
@@ -34,8 +35,20 @@ class FaceImageInline(admin.TabularInline):
         return False
 
 
+class IdentityAdminForm(forms.ModelForm):
+    """The admin's form keeps the same name rules as every other door."""
+
+    class Meta:
+        model = Identity
+        fields = ["name", "notes", "is_active"]
+
+    def clean_name(self):
+        return clean_new_name(self.cleaned_data["name"], exclude_pk=self.instance.pk)
+
+
 @admin.register(Identity)
 class IdentityAdmin(admin.ModelAdmin):
+    form = IdentityAdminForm
     list_display = ["cover", "name", "photo_count", "is_active", "created_at"]
     list_display_links = ["cover", "name"]
     list_filter = ["is_active"]

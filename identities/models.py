@@ -1,8 +1,15 @@
+import unicodedata
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils.text import slugify
+
+# Control, format (zero-width, bidi overrides), private-use, unassigned and surrogate
+# characters, and the line/paragraph separators.
+INVISIBLE_CATEGORIES = {"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"}
 
 
 class IdentityQuerySet(models.QuerySet):
@@ -41,6 +48,11 @@ class Identity(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "identities"
+        constraints = [
+            # The names' one uniqueness rule, "Ada" and "ada" being the same person, also
+            # holds when two requests create them at the same moment.
+            models.UniqueConstraint(Lower("name"), name="identity_name_unique_in_any_case")
+        ]
 
     def __str__(self):
         return self.name
@@ -54,13 +66,27 @@ class Identity(models.Model):
         return reverse("identities:detail", args=[self.slug])
 
 
-def clean_new_name(name, exclude_pk=None):
-    """A person's name with its spaces tidied. Raises ValidationError when it is empty or
-    another person (exclude_pk aside) has it in any case; Django forms and DRF serializers
-    both report that error on the field."""
-    name = " ".join(name.split())
+def normalise_name(name):
+    """A person's name in one form: Unicode NFC, runs of whitespace made one space, no
+    leading or trailing space. Raises ValidationError when nothing is left or when it holds
+    control or invisible formatting characters (zero-width spaces, right-to-left
+    overrides): two names that look the same must be the same name."""
+    name = " ".join(unicodedata.normalize("NFC", name or "").split())
+    if any(unicodedata.category(c) in INVISIBLE_CATEGORIES for c in name):
+        raise ValidationError(
+            "A name cannot hold control or invisible characters (such as zero-width spaces "
+            "or direction overrides)."
+        )
     if not name:
         raise ValidationError("A name is needed.")
+    return name
+
+
+def clean_new_name(name, exclude_pk=None):
+    """A person's name, normalised (see normalise_name). Raises ValidationError when it is
+    empty, holds invisible characters, or another person (exclude_pk aside) has it in any
+    case; Django forms and DRF serializers both report that error on the field."""
+    name = normalise_name(name)
     if Identity.objects.filter(name__iexact=name).exclude(pk=exclude_pk).exists():
         raise ValidationError(f"There is already a person called {name}.")
     return name
@@ -91,7 +117,25 @@ class FaceImage(models.Model):
     image = models.FileField(max_length=255)
     thumbnail = models.FileField(max_length=255, blank=True)
     face_crop = models.FileField(max_length=255, blank=True, help_text="What training uses.")
+    face_chip = models.FileField(
+        max_length=255,
+        blank=True,
+        help_text="Aligned 150x150 face chip: what the face network sees.",
+    )
     box = models.JSONField(null=True, blank=True, help_text="[x, y, width, height] of the face.")
+    landmarks = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The 5 face landmarks, [[x, y], ...] in the photo's pixels.",
+    )
+    embedding = models.BinaryField(
+        null=True,
+        blank=True,
+        help_text="float32 little-endian embedding of face_chip by the base face network.",
+    )
+    embedding_model = models.CharField(
+        max_length=64, blank=True, help_text="Which network made embedding."
+    )
     detector_score = models.FloatField(null=True, blank=True)
     candidates = models.JSONField(
         default=list, blank=True, help_text="Boxes of every face found, largest first."

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from accounts import audit
 from training import services
 
-from .models import FaceImage, Identity
+from .models import FaceImage, Identity, normalise_name
 
 
 @dataclass
@@ -89,8 +89,10 @@ def identity_called(name, user):
     """(identity, created): the person called name in any case, made now if there is none.
 
     Safe when two requests make the same person at once: the loser of the race gets the
-    winner's row.
+    winner's row. The name is normalised first (normalise_name), which raises
+    ValidationError for a name that cannot be one.
     """
+    name = normalise_name(name)[:200]
     found = Identity.objects.filter(name__iexact=name).first()
     if found:
         return found, False

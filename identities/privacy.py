@@ -46,6 +46,8 @@ def forget_identity(identity, user):
         _drop_from_candidates(identity_id)
         identity.delete()
     summary["versions"] = services.note_identity_deleted(identity_id)
+    # A job killed mid-run left its export of everyone's face crops (this person's too).
+    services.remove_leftover_work_dirs()
     return summary
 
 
@@ -87,9 +89,10 @@ class _Chunks(io.RawIOBase):
 
 def export_identity(identity):
     """Yield the bytes of a zip of everything stored about a person: person.json (details,
-    photos with provenance, model versions trained on them, audit trail),
-    recognitions.csv (where they were recognised), photos/, crops/, and recognised/ (their
-    face as it was identified). Streamed: one stored file in memory at a time. Read-only."""
+    photos with provenance, landmarks and face embeddings, model versions trained on them,
+    audit trail), recognitions.csv (where they were recognised), photos/, crops/, chips/
+    (the aligned faces the face network sees), and recognised/ (their face as it was
+    identified). Streamed: one stored file in memory at a time. Read-only."""
     out = _Chunks()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         images = list(identity.images.select_related("uploaded_by", "source_face"))
@@ -99,7 +102,8 @@ def export_identity(identity):
         yield out.take()
         files = [(f"photos/{i.pk}.jpg", i.image.name) for i in images]
         files += [(f"crops/{i.pk}.jpg", i.face_crop.name) for i in images if i.face_crop]
-        files += [(_recognised_name(f), f.face_crop.name) for f in faces if f.face_crop]
+        files += [(f"chips/{i.pk}.jpg", i.face_chip.name) for i in images if i.face_chip]
+        files += [(_recognised_name(f), f.face_crop.name) for f in faces if _face_file_shown(f)]
         for member, name in files:
             if not default_storage.exists(name):
                 continue
@@ -111,12 +115,22 @@ def export_identity(identity):
 
 
 def _recognitions(identity):
-    named = Q(identity=identity) | Q(reviewed_identity=identity)
+    """Faces a reviewer said are this person, and faces the model named them that nobody
+    has reviewed yet. A face the model named them but a reviewer corrected away (or called
+    a stranger) is someone else's and stays out."""
+    confirmed = Q(reviewed_identity=identity)
+    unconfirmed = Q(identity=identity, review=PredictionFace.Review.PENDING)
     return (
-        PredictionFace.objects.filter(named)
+        PredictionFace.objects.filter(confirmed | unconfirmed)
         .select_related("prediction__created_by", "reviewed_by", "identity", "reviewed_identity")
         .order_by("prediction__created_at", "index")
     )
+
+
+def _face_file_shown(face):
+    # Only a face a reviewer said is this person: an unreviewed one may be anyone's face, so
+    # the export holds its metadata alone.
+    return bool(face.face_crop) and face.review != PredictionFace.Review.PENDING
 
 
 def _recognised_name(face):
@@ -146,6 +160,7 @@ def _photo(image):
     return {
         "file": f"photos/{image.pk}.jpg",
         "face_crop": f"crops/{image.pk}.jpg" if image.face_crop else None,
+        "face_chip": f"chips/{image.pk}.jpg" if image.face_chip else None,
         "status": image.status,
         "source": image.source,
         "from_identification": image.source_face.prediction_id if image.source_face else None,
@@ -153,7 +168,19 @@ def _photo(image):
         "added_at": image.uploaded_at.isoformat(),
         "original_name": image.original_name,
         "box": image.box,
+        "landmarks": image.landmarks,
+        "face_embedding": _embedding(image),
     }
+
+
+def _embedding(image):
+    """The base face network's embedding of the face: biometric data, so it is shown too."""
+    if not image.embedding:
+        return None
+    import numpy as np
+
+    values = np.frombuffer(bytes(image.embedding), dtype="<f4")
+    return {"model": image.embedding_model, "values": [round(float(v), 6) for v in values]}
 
 
 RECOGNITION_COLUMNS = [
@@ -178,7 +205,8 @@ def _recognitions_csv(faces):
     for face in faces:
         prediction = face.prediction
         writer.writerow(
-            [
+            spreadsheet_safe(cell)
+            for cell in [
                 prediction.pk,
                 face.index + 1,
                 prediction.created_at.isoformat(),
@@ -189,7 +217,18 @@ def _recognitions_csv(faces):
                 face.review,
                 face.reviewed_by.get_username() if face.reviewed_by else "",
                 face.reviewed_at.isoformat() if face.reviewed_at else "",
-                _recognised_name(face) if face.face_crop else "",
+                _recognised_name(face) if _face_file_shown(face) else "",
             ]
         )
     return buffer.getvalue()
+
+
+# A cell starting with one of these is run as a formula by spreadsheet programs.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """value as a CSV cell that a spreadsheet shows as text (OWASP's CSV injection advice:
+    a leading quote)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text

@@ -6,6 +6,7 @@ turn the face into a training photo of that person, with its provenance; "not an
 know" remembers the face as a stranger's, and nothing automatic ever offers it again.
 """
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -77,10 +78,12 @@ def _target(face, decision, identity, new_name, user):
 def identity_named(name, user):
     """The person called name (any case), made now if there is none. Raises ReviewError
     for an empty name."""
-    name = " ".join((name or "").split())
-    if not name:
+    if not " ".join((name or "").split()):
         raise ReviewError("Pick a person or type the name of a new one.")
-    identity, created = identity_called(name[:200], user)
+    try:
+        identity, created = identity_called(name, user)
+    except ValidationError as exc:
+        raise ReviewError(" ".join(exc.messages)) from None
     if created:
         audit.record(user, "identity.create", identity, source="review")
     return identity

@@ -33,10 +33,18 @@ class HistoryFilterForm(forms.Form):
         label="Asked by",
     )
 
-    def __init__(self, *args, can_see_everyone=False, **kwargs):
+    def __init__(self, *args, can_see_everyone=False, visible=None, **kwargs):
         super().__init__(*args, **kwargs)
         if not can_see_everyone:
             del self.fields["asked_by"]
+        if visible is not None:
+            # Only names found in identifications this user may see: the people list itself
+            # is for editors.
+            named = Q(recognitions__prediction__in=visible) | Q(
+                reviewed_faces__prediction__in=visible
+            )
+            people = Identity.objects.filter(named).distinct().order_by("name")
+            self.fields["identity"].queryset = people
 
     def clean(self):
         data = super().clean()

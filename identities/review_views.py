@@ -32,8 +32,10 @@ def visible_predictions(user):
 @role_required(VIEWER)
 def history(request):
     everyone = has_role(request.user, ADMIN)
-    form = HistoryFilterForm(request.GET or None, can_see_everyone=everyone)
     predictions = visible_predictions(request.user)
+    form = HistoryFilterForm(
+        request.GET or None, can_see_everyone=everyone, visible=None if everyone else predictions
+    )
     if form.is_bound and form.is_valid():
         predictions = form.filter(predictions)
     predictions = predictions.prefetch_related(

@@ -20,7 +20,9 @@ def _delete_files_on_commit(*files):
 
 @receiver(post_delete, sender=FaceImage)
 def delete_face_image_files(sender, instance, **kwargs):
-    _delete_files_on_commit(instance.image, instance.thumbnail, instance.face_crop)
+    _delete_files_on_commit(
+        instance.image, instance.thumbnail, instance.face_crop, instance.face_chip
+    )
 
 
 @receiver(post_delete, sender=Prediction)

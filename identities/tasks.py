@@ -15,6 +15,9 @@ def purge_expired_predictions():
 def remove_orphan_files():
     """Beat's daily sweep of photos a killed process left without a row (see
     identities.housekeeping). Safe to repeat; returns how many files it removed."""
+    from training.services import remove_leftover_work_dirs
+
     from .housekeeping import remove_orphan_files
 
+    remove_leftover_work_dirs()
     return len(remove_orphan_files())

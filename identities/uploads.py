@@ -23,6 +23,8 @@ from .models import FaceImage
 ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"}
 THUMBNAIL_SIZE = (256, 256)
 JPEG_QUALITY = 90
+# Longest side over shortest: above this a photo is a sliver, not a picture of anyone.
+MAX_ASPECT_RATIO = 20
 
 
 class UploadError(Exception):
@@ -67,6 +69,7 @@ def clean_image(data):
                     "use JPEG, PNG, WebP, GIF, BMP or TIFF."
                 )
             _check_pixels(opened.width, opened.height)
+            _check_shape(opened.width, opened.height)
             opened.load()  # decodes everything now, so a truncated file fails here
             image = ImageOps.exif_transpose(opened)
             image = services.to_rgb(image)
@@ -89,6 +92,13 @@ def _check_pixels(width, height):
     # any pixel is decoded.
     if width * height > settings.FACEWEB_MAX_PIXELS:
         raise UploadError(_too_many_pixels(f"{width}x{height}"))
+
+
+def _check_shape(width, height):
+    # Face detection scales a photo's longest side down to about a thousand pixels; a sliver
+    # (30000x10) would then be under a pixel high. No face fits in it anyway.
+    if max(width, height) > MAX_ASPECT_RATIO * max(1, min(width, height)):
+        raise UploadError(f"This image is {width}x{height}: too narrow to hold a face.")
 
 
 def _too_many_pixels(size):
@@ -157,10 +167,12 @@ def add_reviewed_face(identity, image, box, *, user, source_face):
 
 
 def _store_face_image(identity, clean, face, *, original_name, user, source, source_face=None):
+    aligned = face.aligned
     names = {
         "image": save_jpeg("faces", clean.image),
         "thumbnail": save_jpeg("thumbs", clean.image, THUMBNAIL_SIZE),
         "face_crop": save_jpeg("crops", face.crop) if face.crop is not None else "",
+        "face_chip": save_jpeg("chips", aligned.chip) if aligned else "",
     }
     try:
         with transaction.atomic():
@@ -174,6 +186,9 @@ def _store_face_image(identity, clean, face, *, original_name, user, source, sou
                 box=face.box,
                 detector_score=face.score,
                 candidates=face.candidates,
+                landmarks=aligned.landmarks if aligned else None,
+                embedding=aligned.embedding if aligned else None,
+                embedding_model=aligned.embedding_model if aligned else "",
                 uploaded_by=user,
                 source=source,
                 source_face=source_face,
@@ -197,15 +212,30 @@ def choose_face(face_image, index):
     with face_image.image.open("rb") as handle:
         image = Image.open(handle)
         image.load()
-    old_crop = face_image.face_crop.name
+    old_files = [face_image.face_crop.name, face_image.face_chip.name]
+    aligned = services.align_faces([(image, box)])[0]
     face_image.face_crop = save_jpeg("crops", services.crop_for_box(image, box))
+    set_aligned_face(face_image, aligned)
     face_image.box = box
     face_image.detector_score = face_image.candidates[index]["score"]
     face_image.status = FaceImage.Status.OK
-    face_image.save(update_fields=["face_crop", "box", "detector_score", "status"])
-    if old_crop:
-        default_storage.delete(old_crop)
+    face_image.save(update_fields=["face_crop", "box", "detector_score", "status", *ALIGNED_FIELDS])
+    _delete_stored(old_files)
     return face_image
+
+
+# What set_aligned_face changes on a FaceImage.
+ALIGNED_FIELDS = ["face_chip", "landmarks", "embedding", "embedding_model"]
+
+
+def set_aligned_face(face_image, aligned):
+    """Store the chip of an AlignedFace (services.align_faces) and set ALIGNED_FIELDS on a
+    photo, unsaved. The chip file it had before is left for the caller to delete once the
+    row points to the new one."""
+    face_image.face_chip = save_jpeg("chips", aligned.chip)
+    face_image.landmarks = aligned.landmarks
+    face_image.embedding = aligned.embedding
+    face_image.embedding_model = aligned.embedding_model
 
 
 def _delete_stored(names):

@@ -150,10 +150,29 @@ def image_delete(request, pk):
     return redirect(identity)
 
 
+class _IdentifyScope:
+    throttle_scope = "identify"
+
+
+def identify_throttled(request):
+    """Seconds to wait when this user has used up the identify rate, else None. The API's
+    throttle (same scope, same cache key), so the page and the API share one budget."""
+    from rest_framework.throttling import ScopedRateThrottle
+
+    throttle = ScopedRateThrottle()
+    if throttle.allow_request(request, _IdentifyScope()):
+        return None
+    return throttle.wait() or 1
+
+
 @role_required(VIEWER)
 def identify(request):
     form = IdentifyForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    wait = identify_throttled(request) if request.method == "POST" else None
+    if wait is not None:
+        form = IdentifyForm()
+        messages.error(request, f"Too many identifications; try again in {wait:.0f} seconds.")
+    elif request.method == "POST" and form.is_valid():
         try:
             prediction = identify_upload(
                 form.cleaned_data["photo"],
@@ -171,6 +190,7 @@ def identify(request):
         request,
         "identities/identify.html",
         {"form": form, "recent": recent, "version": services.active_version()},
+        status=429 if wait is not None else 200,
     )
 
 
@@ -210,7 +230,11 @@ def prediction_detail(request, pk):
 
 def media(request, path):
     """Serve a stored photo to someone allowed to see it (login is enforced by middleware)."""
-    if ".." in path or not path.startswith((*ENROLMENT_FOLDERS, PREDICTION_FOLDER, FACE_FOLDER)):
+    name = path.partition("/")[2]
+    # One file directly inside one of the folders: never a folder itself, nothing deeper.
+    if not name or "/" in name or name.startswith(".") or ".." in path:
+        raise Http404("No such file.")
+    if not path.startswith((*ENROLMENT_FOLDERS, PREDICTION_FOLDER, FACE_FOLDER)):
         raise Http404("No such file.")
     if path.startswith(PREDICTION_FOLDER):
         prediction = Prediction.objects.filter(photo=path).first()

@@ -15,14 +15,17 @@ import hashlib
 import io
 import re
 import stat
+import struct
 import unicodedata
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from PIL import Image, UnidentifiedImageError
 
+from identities.models import normalise_name
 from identities.uploads import ALLOWED_FORMATS
 
 # Archives inside the archive are skipped, not opened: opening them is how nested zip bombs
@@ -70,11 +73,12 @@ def scan_zip(zip_file):
     limit = settings.FACEWEB_IMPORT_MAX_FILES
     if len(infos) > limit:
         raise ArchiveRefused(f"The zip holds {len(infos):,} files; the limit is {limit:,}.")
+    check_no_overlap(zip_file)
     positions = {id(info): n for n, info in enumerate(zip_file.infolist())}
     entries = [check_header(info, positions[id(info)]) for info in infos]
-    check_total_size(entries)
+    check_total_size(entries, packed_size(zip_file))
     assign_people(entries)
-    budget = Budget(settings.FACEWEB_IMPORT_MAX_TOTAL_BYTES)
+    budget = Budget(unpack_limit(packed_size(zip_file)))
     for entry in entries:
         if not entry.skip_reason:
             read_for_preview(zip_file, entry, budget)
@@ -156,8 +160,53 @@ def is_system(parts):
     return any(part in SYSTEM_PARTS or part.startswith(".") for part in parts)
 
 
-def check_total_size(entries):
+def packed_size(zip_file):
+    """Bytes of the zip's members (everything before its central directory)."""
+    return zip_file.start_dir
+
+
+def unpack_limit(packed):
+    """What a zip this size may unpack to: photos barely compress, so far more than the
+    ratio limit times its size is a bomb whatever each entry's header says."""
+    ratio_limit = settings.FACEWEB_IMPORT_MAX_RATIO * max(packed, RATIO_CHECK_FROM_BYTES)
+    return min(settings.FACEWEB_IMPORT_MAX_TOTAL_BYTES, ratio_limit)
+
+
+def check_no_overlap(zip_file):
+    """Refuse members whose data overlap another's (one compressed kernel shared by
+    thousands of entries: a zip of half a megabyte unpacking to gigabytes)."""
+    infos = sorted(zip_file.infolist(), key=lambda info: info.header_offset)
+    if not infos:
+        return
+    ends = [data_end(zip_file, info) for info in infos]
+    starts = [info.header_offset for info in infos[1:]] + [zip_file.start_dir]
+    for info, end, next_start in zip(infos, ends, starts, strict=True):
+        if end > next_start:
+            raise ArchiveRefused(
+                f"The zip's entries overlap (at {member_name(info)!r}), as in a zip bomb; "
+                "nothing was imported."
+            )
+
+
+def data_end(zip_file, info):
+    """Where a member's compressed data ends, from its local header."""
+    zip_file.fp.seek(info.header_offset)
+    header = zip_file.fp.read(30)
+    if len(header) < 30 or header[:4] != ZIP_MAGIC:
+        raise ArchiveRefused(f"The zip is damaged at {member_name(info)!r}; nothing was imported.")
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    return info.header_offset + 30 + name_length + extra_length + info.compress_size
+
+
+def check_total_size(entries, packed):
     total = sum(e.size for e in entries if not e.skip_reason)
+    if total > unpack_limit(packed) and total > settings.FACEWEB_IMPORT_MAX_RATIO * max(
+        packed, RATIO_CHECK_FROM_BYTES
+    ):
+        raise ArchiveRefused(
+            f"The zip would unpack to {total / 2**20:,.0f} MB from {packed / 2**20:,.1f} MB: "
+            "this looks like a zip bomb, so nothing was imported."
+        )
     limit = settings.FACEWEB_IMPORT_MAX_TOTAL_BYTES
     if total > limit:
         raise ArchiveRefused(
@@ -172,6 +221,7 @@ def assign_people(entries):
     paths = [e.path.split("/") for e in entries if not is_system(e.path.split("/"))]
     tops = {parts[0] for parts in paths}
     wrapped = len(tops) == 1 and any(len(parts) > 2 for parts in paths)
+    spellings = {}
     for entry in entries:
         if is_system(entry.path.split("/")):
             continue  # __MACOSX/... names nobody
@@ -182,11 +232,18 @@ def assign_people(entries):
         entry.person = person_name(parts[0])
         if not entry.person and not entry.skip_reason:
             entry.skip_reason = "The folder's name cannot be a person's name."
+        # "Case Person" and "case person" are one person (names are unique in any case):
+        # the first spelling in the zip names them.
+        entry.person = spellings.setdefault(entry.person.lower(), entry.person)
 
 
 def person_name(folder):
-    """A folder name as an identity name: spaces tidied, within the name field's length."""
-    return " ".join(folder.split())[:200]
+    """A folder name as an identity name, by the one rule for names (identities.models.
+    normalise_name), within the name field's length; "" when it cannot be a name."""
+    try:
+        return normalise_name(folder)[:200]
+    except ValidationError:
+        return ""
 
 
 class Budget:

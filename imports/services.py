@@ -7,6 +7,7 @@ crash is recognised by its sha256 instead of being added again.
 """
 
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -18,7 +19,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, F, Q
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
@@ -37,6 +38,7 @@ State = ImportFile.State
 # is not given it again.
 MAX_ATTEMPTS = 3
 
+log = logging.getLogger(__name__)
 __all__ = ["ArchiveRefused", "confirm_import", "prepare_folder", "prepare_zip", "run_import"]
 
 
@@ -166,8 +168,9 @@ def summarise_people(bulk):
 
 
 def discard_import(bulk, user):
-    """Throw away an import that was previewed and not confirmed (its zip and rows)."""
-    if bulk.status != Status.PREVIEW:
+    """Throw away an import that was previewed and not confirmed, or that stopped (its zip
+    and rows; the photos it added stay)."""
+    if bulk.status not in (Status.PREVIEW, Status.FAILED):
         return False
     name = bulk.archive.name
     audit.record(user, "import.discard", bulk)
@@ -186,8 +189,22 @@ def purge_stale_previews():
 # --- confirm and run ----------------------------------------------------------------------
 
 
+class QueueUnavailable(Exception):
+    """The task queue (broker) cannot be reached: nothing was queued; try again later."""
+
+
+QUEUE_DOWN = (
+    "The task queue cannot be reached, so the import was not started. Press Resume once it "
+    "is back, or Discard."
+)
+
+
 def confirm_import(bulk, user):
-    """Queue a previewed import (or re-queue a stopped one); False when it is neither."""
+    """Queue a previewed import (or re-queue a stopped one); False when it is neither.
+
+    Raises QueueUnavailable when the broker cannot take the task: the import is then left
+    stopped with that reason, to be resumed or discarded, never "queued" with no message.
+    """
     queued = BulkImport.objects.filter(
         pk=bulk.pk, status__in=[Status.PREVIEW, Status.FAILED]
     ).update(
@@ -203,14 +220,43 @@ def confirm_import(bulk, user):
     audit.record(
         user, "import.confirm", bulk, photos=bulk.files.filter(state=State.PENDING).count()
     )
-    transaction.on_commit(lambda: enqueue(bulk.pk))
+    if connection.in_atomic_block:
+        transaction.on_commit(lambda: enqueue(bulk.pk))
+    elif not enqueue(bulk.pk):
+        raise QueueUnavailable(QUEUE_DOWN)
     return True
 
 
 def enqueue(import_id):
+    """Hand the import to the workers; False (and the import stopped, with the reason)
+    when the broker cannot be reached."""
+    from kombu.exceptions import OperationalError
+
     from .tasks import run_import
 
-    run_import.delay(import_id)
+    try:
+        run_import.delay(import_id)
+    except OperationalError:
+        log.warning("import %s: the task queue is unreachable", import_id, exc_info=True)
+        BulkImport.objects.filter(pk=import_id, status=Status.QUEUED).update(
+            status=Status.FAILED, finished_at=timezone.now(), error=QUEUE_DOWN
+        )
+        return False
+    BulkImport.objects.filter(pk=import_id, status=Status.QUEUED).update(
+        heartbeat_at=timezone.now()
+    )
+    return True
+
+
+def requeue_lost_imports():
+    """Send again imports queued for longer than FACEWEB_QUEUE_LOST_SECONDS: their message
+    may have been lost (a broker restarted without persistence). A second delivery of one
+    that is still queued does nothing twice (claim_import). Returns the ids sent again."""
+    cutoff = timezone.now() - timedelta(seconds=settings.FACEWEB_QUEUE_LOST_SECONDS)
+    waiting = BulkImport.objects.filter(status=Status.QUEUED).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, confirmed_at__lt=cutoff)
+    )
+    return [pk for pk in waiting.values_list("pk", flat=True) if enqueue(pk)]
 
 
 def claim_import(import_id, worker=""):
@@ -290,6 +336,13 @@ def import_file(bulk, identity, item, info, zip_file):
         )
     except UploadError as exc:
         return State.FAILED, str(exc), None
+    except (ArchiveRefused, OSError, DatabaseError):
+        raise  # the zip, the storage or the database failed: the import stops, to be resumed
+    except Exception as exc:
+        # One photo that breaks something further down (face detection) must not stop the
+        # import for ever: Resume would fail on the same file again.
+        log.exception("import %s: %s could not be processed", bulk.pk, item.path)
+        return State.FAILED, f"This photo could not be processed ({type(exc).__name__}).", None
     return State.ADDED, image.problem, image
 
 

@@ -13,6 +13,14 @@ def run_import(self, import_id):
     return run(import_id, worker=self.request.hostname or "")
 
 
+@shared_task
+def requeue_lost_imports():
+    """Beat's check for queued imports whose message the broker lost. Safe to repeat."""
+    from .services import requeue_lost_imports as requeue
+
+    return requeue()
+
+
 @worker_ready.connect
 def resume_imports_left_running_by_this_worker(sender=None, **kwargs):
     # A worker that is just starting runs nothing yet: an import still shown as running

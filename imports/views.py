@@ -75,7 +75,12 @@ def import_detail(request, pk):
 @role_required(EDITOR)
 def import_confirm(request, pk):
     bulk = get_object_or_404(BulkImport, pk=pk)
-    if services.confirm_import(bulk, request.user):
+    try:
+        started = services.confirm_import(bulk, request.user)
+    except services.QueueUnavailable as exc:
+        messages.error(request, str(exc))
+        return redirect(bulk)
+    if started:
         messages.success(request, "The import has started; you can leave this page.")
     else:
         messages.error(request, "This import has already been started.")
@@ -89,7 +94,7 @@ def import_discard(request, pk):
     if services.discard_import(bulk, request.user):
         messages.success(request, "Nothing was imported; the zip was thrown away.")
         return redirect("imports:new")
-    messages.error(request, "An import that has started cannot be thrown away.")
+    messages.error(request, "An import that is running or finished cannot be thrown away.")
     return redirect(bulk)
 
 

@@ -171,3 +171,94 @@ def test_a_photo_cannot_be_fetched_through_another_persons_api_address(client, m
     other = Identity.objects.create(name="Bob")
     url = reverse("api:image-file", args=[other.pk, image.pk, "image"])
     assert client.get(url).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["faces/", "faces", "thumbs/", "crops/", "predictions/"])
+def test_a_folder_of_photos_is_not_found_rather_than_an_error(client, make_user, photos, path):
+    client.force_login(make_user("admin"))
+    assert client.get("/media/" + path).status_code == 404
+
+
+# --- odd requests get a 4xx, never a 500 ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/accounts/auditevent/?action=%00",
+        "/admin/identities/identity/?q=a%00b",
+        "/history/?since=%00",
+        "/people/ada%00/",
+        "/api/v1/identities/?search=%00",
+    ],
+)
+def test_a_nul_byte_in_the_address_is_a_400(client, make_user, url):
+    client.force_login(make_user("admin", "root"))
+    response = client.get(url)
+    assert response.status_code == 400
+    assert "NUL" in response.content.decode()
+
+
+@pytest.mark.parametrize("year", ["9999", "99999", "0"])
+def test_an_out_of_range_year_in_the_admin_date_filter_is_a_4xx(client, make_user, year):
+    from accounts import audit
+
+    admin = make_user("admin", "root")
+    audit.record(admin, "x.test", admin)
+    client.force_login(admin)
+    for query in (f"created_at__year={year}", f"created_at__year={year}&created_at__month=12"):
+        response = client.get(f"/admin/accounts/auditevent/?{query}")
+        assert 300 <= response.status_code < 500, query
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/nothing-here/", "/api/v1/identities/%0A/", "/api/v1/x%0A"]
+)
+def test_an_unknown_address_under_the_api_is_a_json_404(client, make_user, path):
+    client.force_login(make_user("viewer"))
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+# --- headers --------------------------------------------------------------------------------
+
+
+def test_pages_carry_a_content_security_policy_and_are_never_cached(client, make_user):
+    client.force_login(make_user("editor"))
+    Identity.objects.create(name="Ada")
+    for url in [
+        reverse("identities:identify"),
+        reverse("identities:list"),
+        reverse("identities:history"),
+        "/api/v1/identities/",
+    ]:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        policy = response["Content-Security-Policy"]
+        assert "default-src 'self'" in policy and "'unsafe-inline'" not in policy.split("style")[0]
+        assert "no-store" in response["Cache-Control"], url
+
+
+def test_a_pages_own_script_runs_by_its_nonce_and_no_inline_handler_is_left(client, make_user):
+    import re
+    from pathlib import Path
+
+    client.force_login(make_user("viewer"))
+    response = client.get(reverse("identities:home"))
+    nonce = re.search(r"'nonce-([^']+)'", response["Content-Security-Policy"]).group(1)
+    assert nonce != re.search(
+        r"'nonce-([^']+)'", client.get(reverse("identities:home"))["Content-Security-Policy"]
+    ).group(1)
+    templates = Path(__file__).parent.parent / "templates"
+    for template in templates.rglob("*.html"):
+        text = template.read_text()
+        assert not re.search(r"\son[a-z]+=\"", text), template
+        for tag in re.findall(r"<script[^>]*>", text):
+            assert "src=" in tag or 'nonce="{{ csp_nonce }}"' in tag, (template, tag)
+
+
+def test_photos_are_cached_privately_only(client, photos):
+    client.force_login(photos["owner"])
+    response = client.get(private_url(photos["prediction"].photo))
+    assert response["Cache-Control"].startswith("private")

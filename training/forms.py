@@ -1,11 +1,21 @@
 from django import forms
 
 from .ml import config as ml
+from .ml.backbones import REGISTRY
 
 LABELS = {
     "fc": "Final layer only",
-    "layer4": "From layer4",
-    "layer3": "From layer3",
+    "embedding": "From the embedding layer",
+    "stage1": "From stage1 (face network)",
+    "stage2": "From stage2 (face network)",
+    "stage3": "From stage3 (face network)",
+    "stage4": "From stage4 (face network)",
+    "stage5": "From stage5 (face network)",
+    "layer4": "From layer4 (ResNet)",
+    "layer3": "From layer3 (ResNet)",
+    "cosine": "Cosine (from each person's mean face)",
+    "linear": "Linear",
+    "margin": "Margin to the next person",
     "all": "All layers",
     "auto": "Automatic",
     "none": "None",
@@ -21,17 +31,27 @@ def choices(values):
 class TrainForm(forms.Form):
     """Every training parameter; the defaults are faceweb's (training.ml.config)."""
 
-    architecture = forms.ChoiceField(choices=choices(ml.ARCHITECTURES))
+    architecture = forms.ChoiceField(
+        choices=[(name, backbone.title) for name, backbone in REGISTRY.items()],
+        label="Network",
+        help_text="The face network knows faces already and tells strangers apart; the "
+        "ResNets start from ImageNet (README: which to pick).",
+    )
     fine_tune_from = forms.ChoiceField(
         choices=choices(ml.FINE_TUNE_CHOICES),
         label="Train",
-        help_text="Automatic: from layer4 with pretrained weights, every layer from random ones.",
+        help_text="Automatic: the final layer of the face network, from layer4 of a ResNet "
+        "with pretrained weights, every layer from random ones.",
     )
+    head = forms.ChoiceField(choices=choices(ml.HEADS), label="Last layer")
     epochs = forms.IntegerField(min_value=1, max_value=1000)
     learning_rate = forms.FloatField(min_value=1e-6, max_value=1.0)
     batch_size = forms.IntegerField(min_value=1, max_value=512)
     image_size = forms.IntegerField(
-        min_value=ml.MIN_IMAGE_SIZE, max_value=ml.MAX_IMAGE_SIZE, label="Input size (px)"
+        min_value=0,
+        max_value=ml.MAX_IMAGE_SIZE,
+        label="Input size (px)",
+        help_text="0: the network's own (150 for the face network, which takes no other).",
     )
     augmentation = forms.ChoiceField(
         choices=choices(ml.AUGMENTATIONS),
@@ -56,7 +76,8 @@ class TrainForm(forms.Form):
     pretrained = forms.CharField(
         max_length=500,
         label="Starting weights",
-        help_text="imagenet, none (random weights) or the path of a state dict on the workers.",
+        help_text="auto (the network's own: face or imagenet), none (random weights) or the "
+        "name of a state-dict file in the models folder.",
     )
 
     BASIC = ["fine_tune_from", "epochs", "learning_rate", "image_size", "augmentation",

@@ -18,7 +18,13 @@ from django.utils import timezone
 from .dataset import NotEnoughData, export_dataset
 from .evaluation import evaluate_checkpoint
 from .models import ModelVersion, TrainingJob
-from .services import activate_version, active_version, reap_stale_jobs, split_config
+from .services import (
+    activate_version,
+    active_version,
+    reap_stale_jobs,
+    remove_leftover_work_dirs,
+    split_config,
+)
 
 log = logging.getLogger(__name__)
 Status = TrainingJob.Status
@@ -83,6 +89,7 @@ def run_job(job_id, worker=""):
     reap_stale_jobs()
     if not claim_job(job_id, worker):
         if worker and fail_if_lost_by(job_id, worker):
+            remove_leftover_work_dirs()
             return Status.FAILED
         log.info("training job %s is not queued any more; nothing to do", job_id)
         return None
@@ -175,8 +182,11 @@ def _round(value):
 
 def record_version(job, manifest, config, result, work_dir):
     """Write the checkpoint atomically, store it and create its ModelVersion row."""
+    from .ml.backbones import get_backbone
     from .ml.checkpoint import save_checkpoint
-    from .ml.config import IMAGENET_MEAN, IMAGENET_STD
+
+    config = config.resolved()
+    backbone = get_backbone(config.architecture)
 
     metrics = {
         "val_accuracy": result.best_val_accuracy,
@@ -195,8 +205,8 @@ def record_version(job, manifest, config, result, work_dir):
         state_dict=result.state_dict,
         classes=classes,
         image_size=config.image_size,
-        mean=list(IMAGENET_MEAN),
-        std=list(IMAGENET_STD),
+        mean=list(backbone.mean),
+        std=list(backbone.std),
         metrics=metrics,
         calibration=result.calibration,
         config=config.to_dict(),

@@ -11,12 +11,14 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from .dataset import NotEnoughData, plan_dataset
+from .ml.faces import FaceModelMissing  # torch-free; dlib's model loads on first use
 
 # Uploads convert photos with the function training and identification use (torch-free).
 from .ml.pixels import to_rgb  # noqa: F401
@@ -24,12 +26,18 @@ from .models import ModelVersion, TrainingJob
 
 __all__ = [
     "NotEnoughData",
+    "FaceModelMissing",
     "ModelUnavailable",
     "NoActiveModel",
+    "QueueUnavailable",
+    "requeue_lost_jobs",
     "clear_model_cache",
     "activate_version",
     "analyse_enrolment_photo",
     "analyse_reviewed_face",
+    "align_faces",
+    "base_embedding_model",
+    "base_embeddings",
     "crop_for_box",
     "active_version",
     "cancel_job",
@@ -42,6 +50,7 @@ __all__ = [
     "retrain_status",
     "versions_trained_on",
     "reap_stale_jobs",
+    "remove_leftover_work_dirs",
     "retrain_if_data_changed",
     "start_training",
     "training_readiness",
@@ -52,6 +61,10 @@ class NoActiveModel(Exception):
     """Nothing can be identified before a model has been trained and activated."""
 
 
+class QueueUnavailable(Exception):
+    """The task queue (broker) cannot be reached: the job was not handed to any worker."""
+
+
 class ModelUnavailable(NoActiveModel):
     """The active model's file is missing, unreadable or does not match its checksum."""
 
@@ -60,7 +73,7 @@ def default_params(**overrides):
     """Training parameters from the settings, with overrides (TrainConfig fields + split)."""
     from .ml.config import TrainConfig
 
-    config = TrainConfig(pretrained=settings.FACEWEB_PRETRAINED)
+    config = TrainConfig()
     if settings.FACEWEB_EPOCHS:
         config.epochs = settings.FACEWEB_EPOCHS
     params = config.to_dict() | {
@@ -70,9 +83,45 @@ def default_params(**overrides):
     unknown = set(overrides) - set(params)
     if unknown:
         raise ValueError(f"Unknown training parameter(s): {', '.join(sorted(unknown))}")
+    if overrides.get("pretrained") is not None:
+        overrides = overrides | {"pretrained": pretrained_weights_file(overrides["pretrained"])}
     params.update({k: v for k, v in overrides.items() if v is not None})
+    params["pretrained"] = _pretrained_setting(params)
     TrainConfig.from_dict(split_config(params)[0])  # validates, raises ValueError
     return params
+
+
+# Starting weights named by a word rather than a file.
+PRETRAINED_WORDS = {"auto", "imagenet", "none", "face"}
+
+
+def _pretrained_setting(params):
+    # FACEWEB_PRETRAINED chooses the ImageNet ResNets' starting weights ("auto" means it
+    # for them); the face network's weights ship with faceweb.
+    from .ml.backbones import get_backbone
+
+    backbone = get_backbone(params["architecture"])
+    if params["pretrained"] == "auto" and "imagenet" in backbone.pretrained_choices:
+        return pretrained_weights_file(settings.FACEWEB_PRETRAINED)
+    return params["pretrained"]
+
+
+def pretrained_weights_file(value):
+    """A job's `pretrained` parameter as given by a user: one of the words above, or the
+    name of a file in FACEWEB_PRETRAINED_DIR (returned as its full path). Raises
+    ValueError for anything else, whether or not it exists: a trainer must not be able to
+    test which paths exist on the workers."""
+    value = str(value).strip()
+    if value in PRETRAINED_WORDS:
+        return value
+    folder = Path(settings.FACEWEB_PRETRAINED_DIR).resolve()
+    path = (folder / value).resolve()
+    if not path.is_relative_to(folder) or path == folder:
+        raise ValueError(
+            f"pretrained must be {', '.join(sorted(PRETRAINED_WORDS))} or the name of a "
+            f"state-dict file in the models folder ({folder})."
+        )
+    return str(path)
 
 
 def split_config(params):
@@ -102,6 +151,7 @@ def start_training(user=None, trigger=TrainingJob.Trigger.BUTTON, **params):
     """
     params = default_params(**params)
     plan = plan_dataset(params["val_fraction"], params["split_seed"])
+    outer = connection.in_atomic_block
     with transaction.atomic():
         _serialise_job_starts()
         job = _same_job_in_progress(plan.dataset_hash, params)
@@ -113,6 +163,12 @@ def start_training(user=None, trigger=TrainingJob.Trigger.BUTTON, **params):
             transaction.on_commit(lambda: _enqueue(job.pk))
         else:
             job.already_started = True
+    if not outer and not job.already_started:
+        # _enqueue has run (on commit): say so when the broker refused the job, instead of
+        # answering "queued" for a job that is already marked failed.
+        job.refresh_from_db()
+        if job.status == TrainingJob.Status.FAILED:
+            raise QueueUnavailable(job.error)
     return job
 
 
@@ -173,17 +229,34 @@ def _enqueue(job_id):
 
     try:
         result = run_training_job.delay(job_id)
-    except OperationalError as exc:
+    except OperationalError:
         # The broker is down (Redis restarting): no worker will ever hear of this job, so it
         # fails now with the reason instead of waiting as "queued" forever.
         TrainingJob.objects.filter(pk=job_id, status=TrainingJob.Status.QUEUED).update(
             status=TrainingJob.Status.FAILED,
             finished_at=timezone.now(),
-            error=f"The job could not be handed to the workers: the task queue is unreachable "
-            f"({exc}). Start the job again once it is back.",
+            error="The job could not be handed to the workers: the task queue is unreachable. "
+            "Start the job again once it is back.",
         )
-        return
-    TrainingJob.objects.filter(pk=job_id).update(celery_task_id=result.id)
+        return False
+    # heartbeat_at of a queued job: when it was last handed to the broker.
+    TrainingJob.objects.filter(pk=job_id).update(
+        celery_task_id=result.id, heartbeat_at=timezone.now()
+    )
+    return True
+
+
+def requeue_lost_jobs():
+    """Send again jobs queued for longer than FACEWEB_QUEUE_LOST_SECONDS: their message may
+    have been lost (a broker restarted without persistence). A second delivery of a job
+    still waiting in the queue does nothing twice (the worker claims a job once). A job the
+    broker refuses now fails with the reason. Returns the ids sent again."""
+    cutoff = timezone.now() - timedelta(seconds=settings.FACEWEB_QUEUE_LOST_SECONDS)
+    waiting = TrainingJob.objects.filter(status=TrainingJob.Status.QUEUED).filter(
+        models.Q(heartbeat_at__lt=cutoff)
+        | models.Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
+    )
+    return [pk for pk in waiting.values_list("pk", flat=True) if _enqueue(pk)]
 
 
 def cancel_job(job):
@@ -204,7 +277,7 @@ def reap_stale_jobs():
     limit are touched, with one conditional UPDATE.
     """
     cutoff = timezone.now() - timedelta(seconds=settings.FACEWEB_JOB_STALE_SECONDS)
-    return TrainingJob.objects.filter(
+    reaped = TrainingJob.objects.filter(
         status=TrainingJob.Status.RUNNING, heartbeat_at__lt=cutoff
     ).update(
         status=TrainingJob.Status.FAILED,
@@ -212,6 +285,31 @@ def reap_stale_jobs():
         error="The worker running this job stopped reporting (it was killed or lost). "
         "Start a new training job.",
     )
+    if reaped:
+        remove_leftover_work_dirs()
+    return reaped
+
+
+def remove_leftover_work_dirs():
+    """Delete the work folders (face crops and a manifest with names) of jobs that are not
+    running: a worker killed mid-job never reached its own clean-up. Returns how many.
+
+    Safe any time and twice; a running job's folder is left to the job itself. Runs when a
+    person is deleted, when jobs are reaped, when a worker starts and in daily housekeeping.
+    """
+    root = settings.FACEWEB_WORK_DIR
+    if not root.is_dir():
+        return 0
+    running = set(
+        TrainingJob.objects.filter(status=TrainingJob.Status.RUNNING).values_list("pk", flat=True)
+    )
+    removed = 0
+    for folder in root.glob("job-*"):
+        job_id = folder.name.split("-")[1]
+        if folder.is_dir() and not (job_id.isdigit() and int(job_id) in running):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def active_version():
@@ -299,6 +397,16 @@ def note_identities_changed(identity_ids):
 
 
 @dataclass
+class AlignedFace:
+    """A face as the base face network sees it, and what that network made of it."""
+
+    landmarks: list  # the 5 points [[x, y], ...] in the photo's pixels
+    chip: object  # the PIL 150x150 aligned chip
+    embedding: bytes  # float32 little-endian, as FaceImage.embedding stores it
+    embedding_model: str  # which network made embedding
+
+
+@dataclass
 class EnrolmentFace:
     """What face detection made of an enrolment photo."""
 
@@ -307,17 +415,19 @@ class EnrolmentFace:
     score: float | None
     candidates: list  # [{"box": [...], "score": ...}] for every face found, largest first
     crop: object | None  # the PIL face crop training uses, when status is ok
+    aligned: AlignedFace | None = None  # landmarks, chip and base embedding, when ok
 
 
 def analyse_enrolment_photo(image):
     """Find the person's face in an enrolment photo; returns an EnrolmentFace. Read-only.
 
-    One face (or one clearly larger than the others) makes the photo usable; none, several
-    of similar size, or a tiny one give the matching status and no crop.
+    One face (or one clearly larger than the others) makes the photo usable, with its crop,
+    aligned chip and base embedding; none, several of similar size, or a tiny one give the
+    matching status and no crop. Raises FaceModelMissing when dlib's model files are absent.
     """
     from identities.models import FaceImage
 
-    from .ml.faces import MIN_FACE_SIZE, choose_subject, crop_face, detect_faces
+    from .ml.faces import MIN_FACE_SIZE, choose_subject, detect_faces
 
     faces = detect_faces(image)
     candidates = [{"box": list(face.box), "score": face.score} for face in faces]
@@ -329,10 +439,7 @@ def analyse_enrolment_photo(image):
     elif subject.size < MIN_FACE_SIZE:
         status = FaceImage.Status.TOO_SMALL
     else:
-        crop = crop_face(image, subject.box)
-        return EnrolmentFace(
-            FaceImage.Status.OK, list(subject.box), subject.score, candidates, crop
-        )
+        return _usable_face(image, list(subject.box), subject.score, candidates)
     return EnrolmentFace(status, None, None, candidates, None)
 
 
@@ -341,19 +448,71 @@ def analyse_reviewed_face(image, box):
     unless it is too small to learn from. Read-only."""
     from identities.models import FaceImage
 
-    from .ml.faces import MIN_FACE_SIZE, crop_face
+    from .ml.faces import MIN_FACE_SIZE
 
     candidates = [{"box": list(box), "score": None}]
     if min(box[2], box[3]) < MIN_FACE_SIZE:
         return EnrolmentFace(FaceImage.Status.TOO_SMALL, None, None, candidates, None)
-    return EnrolmentFace(FaceImage.Status.OK, list(box), None, candidates, crop_face(image, box))
+    return _usable_face(image, list(box), None, candidates)
+
+
+def _usable_face(image, box, score, candidates):
+    from identities.models import FaceImage
+
+    crop = crop_for_box(image, box)
+    return EnrolmentFace(
+        FaceImage.Status.OK, box, score, candidates, crop, align_faces([(image, box)])[0]
+    )
 
 
 def crop_for_box(image, box):
-    """The face crop training uses for a box a user picked."""
+    """The margin face crop (the ImageNet backbones' input) for a box. Pure."""
     from .ml.faces import crop_face
 
     return crop_face(image, box)
+
+
+def align_faces(regions):
+    """[AlignedFace] for regions, an iterable of (PIL photo, [x, y, width, height]):
+    landmarks and chip of each face, and their base embeddings in one batched forward pass
+    (only the chips are kept until then, so a generator can open one photo at a time).
+    Pure; raises FaceModelMissing when dlib's model files are absent."""
+    from .ml.faces import align_face
+
+    aligned = [align_face(image, box) for image, box in regions]
+    chips = [chip for _, chip in aligned]
+    embeddings = base_embeddings(chips)
+    model = base_embedding_model() if chips else ""
+    return [
+        AlignedFace([list(p) for p in landmarks], chip, embedding, model)
+        for (landmarks, chip), embedding in zip(aligned, embeddings, strict=True)
+    ]
+
+
+def base_embeddings(chips):
+    """The base face network's embeddings of aligned chips (PIL, as align_faces makes
+    them): [float32 little-endian bytes] in chips' order. The network is frozen and the
+    same for every model version, so these can be compared across versions and stored
+    with the face. One batched forward pass; pure. Raises FaceModelMissing when the
+    network's weights are not installed."""
+    if not chips:
+        return []
+    from .ml.embedder import embed_chips
+    from .ml.model import PretrainedWeightsError
+
+    _configure_torch_threads()
+    try:
+        vectors = embed_chips(list(chips))
+    except PretrainedWeightsError as exc:
+        raise FaceModelMissing(str(exc)) from exc
+    return [embedding_bytes(vector) for vector in vectors]
+
+
+def base_embedding_model():
+    """The name of the network base_embeddings uses (FaceImage.embedding_model)."""
+    from .ml.embedder import EMBEDDING_MODEL
+
+    return EMBEDDING_MODEL
 
 
 # --- identification -----------------------------------------------------------------------

@@ -25,6 +25,15 @@ def retrain_if_data_changed():
     return job.pk if job else None
 
 
+@shared_task
+def requeue_lost_jobs():
+    """Beat's check for queued jobs whose message the broker lost (see
+    services.requeue_lost_jobs). Safe to repeat."""
+    from . import services
+
+    return services.requeue_lost_jobs()
+
+
 @worker_ready.connect
 def fail_jobs_left_running_by_this_worker(sender=None, **kwargs):
     # A worker that is just starting runs nothing yet: a job still shown as running under
@@ -37,3 +46,6 @@ def fail_jobs_left_running_by_this_worker(sender=None, **kwargs):
         finished_at=timezone.now(),
         error="The worker was restarted while this job ran. Start a new training job.",
     )
+    from .services import remove_leftover_work_dirs
+
+    remove_leftover_work_dirs()

@@ -18,7 +18,7 @@ def training_home(request):
     if request.method == "POST" and form.is_valid():
         try:
             job = services.start_training(user=request.user, **form.cleaned_data)
-        except (services.NotEnoughData, ValueError) as exc:
+        except (services.NotEnoughData, services.QueueUnavailable, ValueError) as exc:
             form.add_error(None, str(exc))
         else:
             if job.already_started:

@@ -18,3 +18,10 @@ document.querySelectorAll(".drop").forEach((zone) => {
     if (count) zone.querySelector("span").textContent = count === 1 ? input.files[0].name : `${count} files chosen`;
   });
 });
+
+// A form that asks before it is sent (the Content-Security-Policy allows no inline handler).
+document.querySelectorAll("form[data-confirm]").forEach((form) => {
+  form.addEventListener("submit", (event) => {
+    if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
+});

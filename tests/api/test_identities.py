@@ -133,3 +133,33 @@ def test_an_unknown_person_is_a_json_404(api):
     response = api("editor").get(reverse("api:identity-detail", args=[999]))
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_a_person_created_by_someone_else_a_moment_ago_is_a_400_not_a_500(api, ada, monkeypatch):
+    # Parallel requests all pass the name check before any of them is saved.
+    monkeypatch.setattr("api.serializers.clean_new_name", lambda name, exclude_pk=None: name)
+    for name in ("Ada Lovelace", "ADA LOVELACE"):
+        response = api("editor").post(identities_url(), {"name": name}, format="json")
+        assert response.status_code == 400
+        assert "already a person called" in response.json()["error"]["message"]
+    assert Identity.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["\u200b", "\u200bAda", "Ada\u202eecalevoL", "Ada\x07", "Ada\x00Lovelace", "\u2066Ada\u2069"],
+)
+def test_a_name_with_invisible_or_control_characters_is_refused(api, name):
+    response = api("editor").post(identities_url(), {"name": name}, format="json")
+    assert response.status_code == 400
+    assert not Identity.objects.exists()
+
+
+def test_names_are_stored_in_one_unicode_form_and_compared_in_any_case(api):
+    decomposed = "Zoe\u0308  Ångström"
+    response = api("editor").post(identities_url(), {"name": decomposed}, format="json")
+    assert response.status_code == 201
+    assert Identity.objects.get().name == "Zoë Ångström"
+    # Composed or decomposed, it is the same name (as typed on another system).
+    again = api("editor").post(identities_url(), {"name": "Zoë Ångström"}, format="json")
+    assert again.status_code == 400

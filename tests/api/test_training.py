@@ -159,3 +159,68 @@ def test_other_settings_or_other_photos_or_a_finished_job_start_a_new_one(
     assert start(api, epochs=3).status_code == 201  # nothing in progress any more
     assert TrainingJob.objects.count() == 4
     assert TrainingJob.objects.filter(pk=first).exists()
+
+
+@pytest.fixture
+def broker_down(monkeypatch):
+    """The broker refuses every message, as when Redis is stopped."""
+    from kombu.exceptions import OperationalError
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to redis:6379. Connection refused.")
+
+    monkeypatch.setattr("training.tasks.run_training_job.delay", refuse)
+    monkeypatch.setattr("imports.tasks.run_import.delay", refuse)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_starting_a_job_while_the_queue_is_down_is_a_503_and_the_job_says_why(
+    api,
+    enrolled,  # noqa: F811
+    broker_down,
+):
+    enrolled()
+    response = api("trainer").post(jobs_url(), {"epochs": 1}, format="json")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "queue_unavailable"
+    job = TrainingJob.objects.get()
+    assert job.status == TrainingJob.Status.FAILED and "task queue" in job.error
+    assert "redis:6379" not in response.content.decode()
+
+
+def test_a_queued_job_whose_message_was_lost_is_sent_again(api, settings, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from training import services
+
+    sent = []
+    monkeypatch.setattr("training.tasks.run_training_job.delay", lambda pk: sent.append(pk) or
+                        type("R", (), {"id": "t"})())  # fmt: skip
+    settings.FACEWEB_QUEUE_LOST_SECONDS = 600
+    lost = TrainingJob.objects.create(params=TINY, heartbeat_at=timezone.now() - timedelta(hours=1))
+    fresh = TrainingJob.objects.create(params=TINY, heartbeat_at=timezone.now())
+    assert services.requeue_lost_jobs() == [lost.pk]
+    assert sent == [lost.pk] and fresh.pk not in sent
+    assert services.requeue_lost_jobs() == []  # sent a moment ago
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../secret_key", "/nonexistent/x.pt", "a/../../b"])
+def test_starting_weights_outside_the_models_folder_are_refused(api, path, settings, tmp_path):
+    from training import services
+
+    settings.FACEWEB_PRETRAINED_DIR = tmp_path / "pretrained"
+    with pytest.raises(ValueError, match="models folder"):
+        services.default_params(pretrained=path)
+    response = api("trainer").post(jobs_url(), {"pretrained": path}, format="json")
+    assert response.status_code in (400, 409)
+    assert not TrainingJob.objects.exists()
+
+
+def test_starting_weights_in_the_models_folder_are_taken_by_name(settings, tmp_path):
+    from training import services
+
+    settings.FACEWEB_PRETRAINED_DIR = tmp_path
+    assert services.pretrained_weights_file("mine.pt") == str(tmp_path.resolve() / "mine.pt")
+    assert services.pretrained_weights_file("imagenet") == "imagenet"

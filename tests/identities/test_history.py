@@ -80,3 +80,16 @@ def test_the_history_is_paginated(member_client, member, ada):
         record(member, face(ada, 0.9))
     assert len(listed(member_client)) == HISTORY_PAGE_SIZE
     assert len(listed(member_client, page=2)) == 1
+
+
+def test_a_viewer_is_offered_only_the_people_named_in_their_own_identifications(
+    client, make_user, member, ada, grace
+):
+    viewer = make_user("viewer")
+    record(viewer, face(ada, 0.9))
+    record(member, face(grace, 0.9))
+    client.force_login(viewer)
+    page = client.get(reverse("identities:history")).content.decode()
+    assert "Ada Lovelace" in page and "Grace Hopper" not in page
+    response = client.get(reverse("identities:history"), {"identity": grace.pk})
+    assert not response.context["form"].is_valid()

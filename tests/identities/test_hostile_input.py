@@ -93,6 +93,10 @@ BAD_FILES = {
     "corrupt-png": (corrupt_png(), "damaged or truncated"),
     "decompression-bomb": (png_bomb(), "too many pixels"),
     "format-not-allowed": (encode(shapes_image(size=32), "ICO"), "not accepted"),
+    "very-wide-sliver": (encode(Image.new("RGB", (30000, 10)), "PNG"),
+                         "30000x10: too narrow to hold a face"),
+    "very-tall-sliver": (encode(Image.new("RGB", (10, 30000)), "PNG"), "too narrow"),
+    "one-pixel-line": (encode(Image.new("RGB", (65000, 1)), "PNG"), "too narrow"),
 }  # fmt: skip
 
 # name -> (bytes, stored size (width, height), a face is found in it)
@@ -298,8 +302,23 @@ def test_a_polyglot_is_stored_re_encoded_without_its_payload(as_role, ada, kind,
     assert response.status_code == 201
     assert FaceImage.objects.count() == 1
     files = stored_files(private_storage)
-    assert len(files) == 3  # photo, thumbnail, face crop
+    assert len(files) == 4  # photo, thumbnail, face crop, aligned chip
     for stored in files:
         data = stored.read_bytes()
         assert SCRIPT not in data and b"PK\x03\x04" not in data
         assert data[:2] == b"\xff\xd8"
+
+
+def test_a_sliver_in_a_batch_is_refused_and_the_other_photos_are_stored(
+    as_role, ada, private_storage
+):
+    photos = [jpeg_bytes(0, i) for i in range(4)]
+    photos.insert(2, BAD_FILES["very-wide-sliver"][0])
+    files = [a_file(data, f"{i}.jpg") for i, data in enumerate(photos)]
+    url = reverse("api:identity-images", args=[ada.pk])
+    response = as_role("editor").post(url, {"images": files})
+    assert response.status_code == 201
+    assert len(response.json()["created"]) == 4
+    assert "too narrow to hold a face" in str(response.json())
+    assert FaceImage.objects.count() == 4
+    assert AuditEvent.objects.filter(action="photo.add").get().details["count"] == 4

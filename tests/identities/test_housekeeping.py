@@ -22,16 +22,21 @@ def age(root, name, hours):
 def test_photos_no_row_points_to_are_removed_once_old_enough(private_storage):
     kept = add_face_image(Identity.objects.create(name="Ada"), clean_image(jpeg_bytes()))
     left_by_a_crash = save_jpeg("faces", person_image(1, 0))
+    chip_left_by_a_crash = save_jpeg("chips", person_image(1, 3))
     just_written = save_jpeg("crops", person_image(1, 1))
     not_a_photo_folder = save_jpeg("imports", person_image(1, 2))
-    for name in (left_by_a_crash, not_a_photo_folder, kept.image.name, kept.face_crop.name):
+    for name in (
+        left_by_a_crash, chip_left_by_a_crash, not_a_photo_folder,
+        kept.image.name, kept.face_crop.name, kept.face_chip.name,
+    ):  # fmt: skip
         age(private_storage, name, hours=2)
 
-    assert remove_orphan_files() == [left_by_a_crash]
+    assert remove_orphan_files() == [chip_left_by_a_crash, left_by_a_crash]
 
     remaining = {str(p.relative_to(private_storage)) for p in stored_files(private_storage)}
     assert remaining == {
-        kept.image.name, kept.thumbnail.name, kept.face_crop.name, just_written, not_a_photo_folder
+        kept.image.name, kept.thumbnail.name, kept.face_crop.name, kept.face_chip.name,
+        just_written, not_a_photo_folder,
     }  # fmt: skip
     assert remove_orphan_files() == []
 

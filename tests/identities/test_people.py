@@ -2,6 +2,7 @@
 record and stale models; viewers are refused and bad input changes nothing."""
 
 import pytest
+from django.urls import reverse
 
 from accounts.models import AuditEvent
 from identities.models import FaceImage, Identity
@@ -220,3 +221,21 @@ def test_the_api_refuses_photos_of_another_person(member_client, ada_and_alan):
     )
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid"
     assert ada.images.count() == 2 and alan.images.count() == 2
+
+
+def test_the_admin_add_form_keeps_the_name_rules(client, make_user):
+    from django.contrib.auth import get_user_model
+
+    root = get_user_model().objects.create_superuser("root", "root@example.org", "x-pw-12345!")
+    client.force_login(root)
+    Identity.objects.create(name="Donald Rumsfeld")
+    url = reverse("admin:identities_identity_add")
+    inline = {"images-TOTAL_FORMS": "0", "images-INITIAL_FORMS": "0", "is_active": "on"}
+    for name in ("donald rumsfeld", "\u200bLaura Bush", "Ada\u202eecalevoL"):
+        response = client.post(url, inline | {"name": name})
+        assert response.status_code == 200, name  # the form again, with the error
+    assert client.post(url, inline | {"name": "  Laura   Bush "}).status_code == 302
+    assert sorted(Identity.objects.values_list("name", flat=True)) == [
+        "Donald Rumsfeld",
+        "Laura Bush",
+    ]

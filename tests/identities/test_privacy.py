@@ -237,3 +237,64 @@ def test_deleting_a_person_in_the_admin_forgets_them_too(client, make_user, memb
     client.force_login(make_user("admin"))
     client.post(reverse("admin:identities_identity_delete", args=[ada.pk]), {"post": "yes"})
     assert not Identity.objects.exists() and not Prediction.objects.exists()
+
+
+def test_the_export_holds_no_face_of_anyone_else(member_client, member, ada, grace):
+    confirmed = record(member, face(ada, 0.9))
+    review_face(confirmed.face_rows.get(), CONFIRM, member)
+    unconfirmed = record(member, face(ada, 0.7), person=1)
+    corrected = record(member, face(ada, 0.6), person=2)
+    review_face(corrected.face_rows.get(), NAME, member, identity=grace)
+    rejected = record(member, face(ada, 0.5), person=3)
+    review_face(rejected.face_rows.get(), REJECT, member)
+    archive = exported(member_client, ada)
+    recognised = {n for n in archive.namelist() if n.startswith("recognised/")}
+    assert recognised == {f"recognised/{confirmed.pk}-1.jpg"}
+    rows = list(csv.DictReader(io.StringIO(archive.read("recognitions.csv").decode())))
+    by_id = {r["identification"]: r for r in rows}
+    assert set(by_id) == {str(confirmed.pk), str(unconfirmed.pk)}
+    assert by_id[str(unconfirmed.pk)]["face_file"] == ""
+    assert by_id[str(unconfirmed.pk)]["confidence"] == "0.7"
+
+
+def test_the_export_csv_holds_no_live_spreadsheet_formula(member_client, member, ada):
+    prediction = record(member, face(ada, 0.9))
+    review_face(prediction.face_rows.get(), CONFIRM, member)
+    Identity.objects.filter(pk=ada.pk).update(name='=HYPERLINK("http://x.example","y")')
+    member.username = "@alice"
+    member.save()
+    archive = exported(member_client, ada)
+    rows = list(csv.reader(io.StringIO(archive.read("recognitions.csv").decode())))
+    cells = [cell for row in rows[1:] for cell in row]
+    assert '\'=HYPERLINK("http://x.example","y")' in cells and "'@alice" in cells
+    assert not any(cell[:1] in ("=", "+", "-", "@", "\t", "\r") for cell in cells)
+
+
+def _left_by_a_killed_job(settings, job):
+    folder = settings.FACEWEB_WORK_DIR / f"job-{job.pk}-0badf00d"
+    (folder / "data" / "train" / "ada-lovelace").mkdir(parents=True)
+    (folder / "data" / "train" / "ada-lovelace" / "1.jpg").write_bytes(jpeg_bytes(0, 0))
+    (folder / "data" / "manifest.json").write_text('{"classes": ["Ada Lovelace"]}')
+    return folder
+
+
+def test_deleting_a_person_removes_the_work_folder_a_killed_job_left(member, ada, settings):
+    from identities.privacy import forget_identity
+    from training.models import TrainingJob
+
+    failed = TrainingJob.objects.create(params={}, status=TrainingJob.Status.FAILED)
+    running = TrainingJob.objects.create(params={}, status=TrainingJob.Status.RUNNING)
+    left, live = _left_by_a_killed_job(settings, failed), _left_by_a_killed_job(settings, running)
+    forget_identity(ada, member)
+    assert not left.exists()
+    assert live.exists()  # the running job removes its own when it ends
+
+
+def test_housekeeping_removes_the_work_folder_of_a_job_that_is_not_running(db, settings):
+    from identities.tasks import remove_orphan_files
+    from training.models import TrainingJob
+
+    job = TrainingJob.objects.create(params={}, status=TrainingJob.Status.FAILED)
+    folder = _left_by_a_killed_job(settings, job)
+    remove_orphan_files()
+    assert not folder.exists()

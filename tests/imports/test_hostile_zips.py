@@ -175,3 +175,43 @@ def test_one_wrapping_folder_is_set_aside_and_system_files_are_skipped(post_zip)
     assert bulk.files.filter(state=ImportFile.State.PENDING).count() == 2
     assert "Not inside a person's folder" in bulk.files.get(path="people/readme.txt").reason
     assert "system file" in bulk.files.get(path="people/Ada/.DS_Store").reason
+
+
+def test_one_person_in_two_cases_is_one_person_in_the_preview(post_zip):
+    files = {"Case Person/1.jpg": jpeg_bytes(0, 0), "case person/2.jpg": jpeg_bytes(0, 1)}
+    bulk = preview_of(post_zip(make_zip(files)))
+    assert [(p["name"], p["photos"]) for p in bulk.people] == [("Case Person", 2)]
+
+
+def test_a_folder_named_with_invisible_characters_names_nobody(post_zip):
+    files = {
+        "Ada/1.jpg": jpeg_bytes(0, 0),
+        "\u200b/2.jpg": jpeg_bytes(0, 1),
+        "Eve\u202eevil/3.jpg": jpeg_bytes(0, 2),
+    }
+    bulk = preview_of(post_zip(make_zip(files)))
+    assert [p["name"] for p in bulk.people] == ["Ada"]
+    assert bulk.files.filter(state=ImportFile.State.PENDING).count() == 1
+
+
+def test_a_zip_whose_entries_overlap_is_refused(post_zip, nothing_changed):
+    from .zips import overlapping_zip
+
+    data = overlapping_zip(30)
+    assert len(zipfile.ZipFile(io.BytesIO(data)).infolist()) == 30
+    assert "overlap" in refused(post_zip(data))
+    nothing_changed()
+
+
+def test_a_small_zip_is_not_inflated_far_past_its_size(post_zip, settings, nothing_changed):
+    # Each entry is under the size where one entry's ratio is checked; together they
+    # unpack to hundreds of times the zip.
+    from PIL import Image
+
+    from tests.images import encode
+
+    flat = encode(Image.new("RGB", (140, 140), (10, 20, 30)), "BMP")  # 58 KB, packs to 0.1
+    data = make_zip({f"Ada/{n}.bmp": flat for n in range(200)})
+    assert len(data) < 100_000
+    assert "zip bomb" in refused(post_zip(data))
+    nothing_changed()

@@ -240,3 +240,82 @@ def test_the_api_refuses_a_hostile_zip_with_the_error_shape(member_client, nothi
     assert response.json()["error"]["code"] == "archive_refused"
     assert "leads out" in response.json()["error"]["message"]
     nothing_changed()
+
+
+def test_a_sliver_of_an_image_is_skipped_with_its_reason_and_the_import_finishes(post_zip, member):
+    from PIL import Image
+
+    files = {
+        "Ada/a.jpg": jpeg_bytes(0, 0),
+        "Ada/sliver.png": encode(Image.new("RGB", (30000, 10)), "PNG"),
+        "Ada/b.jpg": jpeg_bytes(0, 1),
+    }
+    bulk = BulkImport.objects.get(pk=post_zip(make_zip(files)).url.split("/")[-2])
+    services.confirm_import(bulk, member)
+    assert services.run_import(bulk.pk, "w1") == BulkImport.Status.SUCCEEDED
+    sliver = bulk.files.get(path="Ada/sliver.png")
+    assert sliver.state in (State.FAILED, State.SKIPPED)
+    assert "30000x10: too narrow to hold a face" in sliver.reason
+    assert FaceImage.objects.count() == 2
+
+
+def test_a_photo_that_breaks_face_detection_fails_alone_and_the_import_finishes(
+    previewed, member, monkeypatch
+):
+    from identities import uploads
+
+    real = uploads.services.analyse_enrolment_photo
+    calls = []
+
+    def breaks_once(image):
+        calls.append(1)
+        if len(calls) == 2:
+            raise ValueError("height and width must be > 0")
+        return real(image)
+
+    monkeypatch.setattr(uploads.services, "analyse_enrolment_photo", breaks_once)
+    services.confirm_import(previewed, member)
+    assert services.run_import(previewed.pk, "w1") == BulkImport.Status.SUCCEEDED
+    failed = previewed.files.get(state=State.FAILED)
+    assert "could not be processed" in failed.reason
+    assert FaceImage.objects.count() == 5
+
+
+@pytest.fixture
+def broker_down(monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to redis:6379. Connection refused.")
+
+    monkeypatch.setattr("imports.tasks.run_import.delay", refuse)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_confirming_while_the_queue_is_down_is_a_503_and_the_import_can_be_resumed_or_discarded(
+    member, broker_down, monkeypatch, post_zip
+):
+    from rest_framework.test import APIClient
+
+    bulk = BulkImport.objects.get(pk=post_zip(people_zip(1, 2)).url.split("/")[-2])
+    api = APIClient()
+    api.force_authenticate(member)
+    response = api.post(f"/api/v1/imports/{bulk.pk}/confirm/")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "queue_unavailable"
+    bulk.refresh_from_db()
+    assert bulk.status == BulkImport.Status.FAILED and "queue" in bulk.error
+    monkeypatch.undo()
+    monkeypatch.setattr("imports.tasks.run_import.delay", lambda pk: None)
+    assert api.post(f"/api/v1/imports/{bulk.pk}/confirm/").status_code == 202  # Resume
+    assert BulkImport.objects.get().status == BulkImport.Status.QUEUED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_stopped_by_a_queue_outage_can_be_discarded(member, broker_down, post_zip):
+    bulk = BulkImport.objects.get(pk=post_zip(people_zip(1, 2)).url.split("/")[-2])
+    with pytest.raises(services.QueueUnavailable):
+        services.confirm_import(bulk, member)
+    bulk.refresh_from_db()
+    assert services.discard_import(bulk, member)
+    assert not BulkImport.objects.exists()

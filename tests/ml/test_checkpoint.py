@@ -24,7 +24,7 @@ def checkpoint_fields(**overrides):
         std=IMAGENET_STD,
         metrics={"accuracy": 0.75, "per_class": [{"precision": 1.0, "recall": None}]},
         calibration={"temperature": 1.5, "unknown_threshold": 0.4},
-        config=TrainConfig(pretrained="none").to_dict(),
+        config=TrainConfig(architecture="resnet18", pretrained="none").to_dict(),
     )
     return {**fields, **overrides}
 
@@ -46,7 +46,7 @@ def test_it_round_trips_a_checkpoint_through_weights_only_loading(saved):
     assert checkpoint["classes"] == fields["classes"]
     assert checkpoint["metrics"] == fields["metrics"]
     assert checkpoint["calibration"] == fields["calibration"]
-    assert TrainConfig.from_dict(checkpoint["config"]) == TrainConfig(pretrained="none")
+    assert TrainConfig.from_dict(checkpoint["config"]) == TrainConfig(architecture="resnet18", pretrained="none")
     assert checkpoint["mean"] == pytest.approx(list(IMAGENET_MEAN))
     for key, tensor in fields["state_dict"].items():
         assert torch.equal(checkpoint["state_dict"][key], tensor)

@@ -5,23 +5,54 @@ import pytest
 from training.ml.config import TrainConfig
 
 
-def test_its_defaults_follow_the_recipe():
-    config = TrainConfig()
+def test_its_default_is_the_face_network_frozen_with_a_cosine_head():
+    config = TrainConfig().resolved()
 
-    assert config.architecture == "resnet18"
+    assert config.architecture == "dlib-face-resnet"
+    assert (config.image_size, config.pretrained, config.head) == (150, "face", "cosine")
+    assert (config.augmentation, config.unknown_score) == ("none", "margin")
+    assert TrainConfig().resolved_fine_tune_from() == "fc"
+
+
+def test_a_resnet_keeps_the_recipes_defaults():
+    config = TrainConfig(architecture="resnet18").resolved()
+
     assert (config.epochs, config.batch_size, config.image_size) == (40, 32, 112)
     assert (config.optimizer, config.schedule, config.augmentation) == (
         "adamw",
         "onecycle",
         "strong",
     )
-    assert config.pretrained == "imagenet"
+    assert (config.pretrained, config.head) == ("imagenet", "linear")
+    assert config.resolved_fine_tune_from() == "layer4"
+
+
+def test_auto_fields_stay_auto_until_resolved_so_a_new_architecture_gets_its_own():
+    config = TrainConfig()
+
+    assert (config.image_size, config.head, config.pretrained) == (0, "auto", "auto")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"image_size": 112}, "takes 150 px faces only"),
+        ({"pretrained": "imagenet"}, "cannot start from 'imagenet'"),
+        ({"fine_tune_from": "layer4"}, "fine_tune_from must be one of"),
+        ({"architecture": "resnet18", "pretrained": "face"}, "cannot start from 'face'"),
+        ({"head": "mlp"}, "head must be one of"),
+    ],
+)
+def test_it_refuses_what_the_chosen_network_cannot_take(values, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**values)
 
 
 def test_it_round_trips_through_json():
     config = TrainConfig(
         epochs=3,
         learning_rate=1e-3,
+        architecture="resnet18",
         fine_tune_from="layer3",
         seed=7,
         schedule="constant",
@@ -46,6 +77,7 @@ def test_it_names_unknown_keys():
     [
         ({"architecture": "vgg16"}, "architecture must be one of"),
         ({"fine_tune_from": "layer2"}, "fine_tune_from must be one of"),
+        ({"architecture": "resnet18", "image_size": 16}, "image_size must be between 64"),
         ({"augmentation": "heavy"}, "augmentation must be one of"),
         ({"epochs": 0}, "epochs must be between 1"),
         ({"epochs": 2.5}, "epochs must be an integer"),
@@ -88,6 +120,8 @@ def test_it_accepts_an_integer_learning_rate_as_a_float():
 def test_auto_fine_tunes_layer4_from_pretrained_weights_and_all_from_random(
     pretrained, fine_tune_from, resolved
 ):
-    config = TrainConfig(pretrained=pretrained, fine_tune_from=fine_tune_from)
+    config = TrainConfig(
+        architecture="resnet18", pretrained=pretrained, fine_tune_from=fine_tune_from
+    )
 
     assert config.resolved_fine_tune_from() == resolved

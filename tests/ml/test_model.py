@@ -5,7 +5,8 @@ import torch
 from torchvision import models
 
 from training.ml import config
-from training.ml.model import BUILDERS, PretrainedWeightsError, build_model, set_train_mode
+from training.ml.backbones import REGISTRY
+from training.ml.model import PretrainedWeightsError, build_model, set_train_mode
 
 
 def trainable_stages(model):
@@ -44,7 +45,9 @@ def test_it_trains_every_layer_when_fine_tuning_all():
 
 
 def test_auto_resolves_to_a_depth_build_model_accepts():
-    fine_tune_from = config.TrainConfig(pretrained="imagenet").resolved_fine_tune_from()
+    fine_tune_from = config.TrainConfig(
+        architecture="resnet18", pretrained="imagenet"
+    ).resolved_fine_tune_from()
 
     assert trainable_stages(build_model("resnet18", 3, "none", fine_tune_from)) == {
         "layer4",
@@ -61,8 +64,14 @@ def test_it_keeps_frozen_batchnorm_layers_in_eval_mode_while_training():
     assert model.layer4[0].bn1.training and model.fc.training
 
 
-def test_its_architectures_match_the_config_choices():
-    assert set(BUILDERS) == set(config.ARCHITECTURES)
+def test_every_registered_architecture_builds_a_classifier_with_its_stages():
+    for name, backbone in REGISTRY.items():
+        model = build_model(name, 3, "none", backbone.stages[-1])
+
+        assert set(config.ARCHITECTURES) == set(REGISTRY)
+        assert trainable_stages(model) == {"fc"}
+        size = backbone.image_size
+        assert model(torch.zeros(2, 3, size, size)).shape == (2, 3)
 
 
 def test_it_loads_the_backbone_from_a_state_dict_file(imagenet_like_weights):

@@ -34,7 +34,13 @@ def small_config(**overrides):
     # A lower peak rate than the default: three tiny batches per epoch are too few steps
     # for the default to settle in the 1-3 epochs a test can afford.
     values = dict(
-        epochs=1, batch_size=8, image_size=64, pretrained="none", seed=0, learning_rate=3e-4
+        architecture="resnet18",
+        epochs=1,
+        batch_size=8,
+        image_size=64,
+        pretrained="none",
+        seed=0,
+        learning_rate=3e-4,
     )
     return TrainConfig(**{**values, **overrides})
 
@@ -244,7 +250,7 @@ def test_it_caches_several_augmented_views_when_fine_tuning_deeper_layers(random
     layer4 = fit(data_dir, small_config(pretrained=random_weights, fine_tune_from="layer4"))
     everything = fit(data_dir, small_config(pretrained=random_weights, fine_tune_from="all"))
 
-    assert layer4.cached_views == TrainConfig().cached_views
+    assert layer4.cached_views == TrainConfig(architecture="resnet18").cached_views
     assert everything.cached_views == 0
 
 

@@ -9,18 +9,29 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from training.ml.backbones import (
+    DEFAULT_BACKBONE,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    REGISTRY,
+    get_backbone,
+)
 
-# Must match the builders in model.py (kept here so validation needs no torch import).
-ARCHITECTURES = ("resnet18", "resnet34", "resnet50")
-# Ordered from "train least" to "train everything".
-FINE_TUNE_CHOICES = ("fc", "layer4", "layer3", "all", "auto")
-AUGMENTATIONS = ("none", "light", "strong")
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "TrainConfig"]
+
+ARCHITECTURES = tuple(REGISTRY)
+# Every backbone's stages, ordered from "train least" to "train everything"; which ones a
+# backbone accepts is in its registry entry.
+FINE_TUNE_CHOICES = tuple(
+    dict.fromkeys(stage for backbone in REGISTRY.values() for stage in reversed(backbone.stages))
+) + ("all", "auto")
+# "auto": the backbone's default (see Backbone and TrainConfig.__post_init__).
+AUGMENTATIONS = ("none", "light", "strong", "auto")
+HEADS = ("cosine", "linear", "auto")
 OPTIMIZERS = ("adamw", "adam")
 SCHEDULES = ("onecycle", "constant")
 PRECISIONS = ("auto", "bf16", "fp32")
-UNKNOWN_SCORES = ("centroid", "softmax")
+UNKNOWN_SCORES = ("margin", "centroid", "softmax", "auto")
 MIN_IMAGE_SIZE = 64  # below this layer4 sees 1x1 maps and BatchNorm fails on a batch of one
 MAX_IMAGE_SIZE = 1024
 
@@ -33,19 +44,27 @@ class TrainConfig:
     before any work starts.
     """
 
-    # Defaults measured with bench/accuracy.py from random weights on lfw_dev face crops:
-    # 112 px, one-cycle AdamW, bf16 and batched augmentation train ~7x faster per image
-    # than the 224 px fp32 reference recipe and reach ~90% top-1 in 40 epochs (~2.5 min).
-    architecture: str = "resnet18"
+    # The face network is the default: trained on millions of faces, it names known people
+    # and refuses strangers far better than any network trained on a team's few photos
+    # (figures in the README, from bench/accuracy.py). "auto" fields take the backbone's
+    # measured defaults (training.ml.backbones); a ResNet18 from random weights at 112 px,
+    # one-cycle AdamW and strong augmentation reached ~90% top-1 on lfw_dev in 40 epochs.
+    architecture: str = DEFAULT_BACKBONE
     fine_tune_from: str = "auto"
     epochs: int = 40
     # The peak learning rate of the one-cycle schedule, or the rate of a constant one.
     learning_rate: float = 2e-3
     batch_size: int = 32
-    image_size: int = 112
-    augmentation: str = "strong"
+    # 0: the backbone's size.
+    image_size: int = 0
+    augmentation: str = "auto"
     seed: int = 0
-    pretrained: str = "imagenet"
+    # "auto": the backbone's own weights ("face" for the face network, "imagenet" for the
+    # ResNets); "none": random weights; or a path to a state dict.
+    pretrained: str = "auto"
+    # The new last layer: "cosine" (normalised, starting from each person's mean
+    # embedding) or "linear" (the recipe's); "auto": the backbone's.
+    head: str = "auto"
     optimizer: str = "adamw"
     schedule: str = "onecycle"
     weight_decay: float = 0.05
@@ -54,9 +73,9 @@ class TrainConfig:
     # AVX512-BF16 or AMX), float32 elsewhere, where emulated bf16 would only be slower.
     precision: str = "auto"
     # How a face is scored against the "unknown" threshold; see training.ml.calibrate.
-    # "centroid" told held-back people from known ones better than "softmax" on every
-    # seed measured (AUROC 0.74 vs 0.71 on average, 5 of 15 lfw_dev people held back).
-    unknown_score: str = "centroid"
+    # "auto": "margin" for the face network, "centroid" for the ResNets (which told
+    # held-back people from known ones better than "softmax" on every seed measured).
+    unknown_score: str = "auto"
     # Stop once validation accuracy has not risen for this many epochs; 0 never stops
     # early. The weights of the best epoch are kept either way.
     early_stopping_patience: int = 0
@@ -71,15 +90,18 @@ class TrainConfig:
 
     def __post_init__(self):
         _check_choice("architecture", self.architecture, ARCHITECTURES)
-        _check_choice("fine_tune_from", self.fine_tune_from, FINE_TUNE_CHOICES)
+        backbone = get_backbone(self.architecture)
+        _check_choice("fine_tune_from", self.fine_tune_from, (*backbone.stages, "all", "auto"))
         _check_choice("augmentation", self.augmentation, AUGMENTATIONS)
+        _check_choice("head", self.head, HEADS)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_choice("precision", self.precision, PRECISIONS)
         _check_choice("unknown_score", self.unknown_score, UNKNOWN_SCORES)
         _check_int("epochs", self.epochs, 1, 10_000)
         _check_int("batch_size", self.batch_size, 1, 4096)
-        _check_int("image_size", self.image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
+        if self.image_size != 0:
+            _check_int("image_size", self.image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
         _check_int("seed", self.seed, 0, 2**32 - 1)
         _check_int("early_stopping_patience", self.early_stopping_patience, 0, 10_000)
         _check_int("cached_views", self.cached_views, 0, 64)
@@ -89,20 +111,50 @@ class TrainConfig:
         self.label_smoothing = _checked_fraction("label_smoothing", self.label_smoothing, 0.0, 0.5)
         if not isinstance(self.pretrained, str) or not self.pretrained.strip():
             raise ValueError(
-                "pretrained must be 'imagenet', 'none' or a path to a state dict, "
-                f"got {self.pretrained!r}"
+                f"pretrained must be one of {', '.join(backbone.pretrained_choices)}, 'auto' "
+                f"or a path to a state dict, got {self.pretrained!r}"
             )
+        self._auto_values(backbone)  # validates what "auto" and the sizes resolve to
+
+    def resolved(self) -> TrainConfig:
+        """A copy with every "auto" field (but fine_tune_from, see resolved_fine_tune_from)
+        and image_size 0 replaced by the backbone's value: what training really uses."""
+        return dataclasses.replace(self, **self._auto_values(get_backbone(self.architecture)))
+
+    def _auto_values(self, backbone) -> dict:
+        values = {}
+        image_size = self.image_size or backbone.image_size
+        if backbone.fixed_size and image_size != backbone.image_size:
+            raise ValueError(
+                f"{backbone.name} takes {backbone.image_size} px faces only, "
+                f"got image_size {self.image_size}"
+            )
+        values["image_size"] = image_size
+        pretrained = backbone.default_pretrained if self.pretrained == "auto" else self.pretrained
+        if pretrained in {"face", "imagenet"} - set(backbone.pretrained_choices):
+            raise ValueError(
+                f"{backbone.name} cannot start from {pretrained!r} weights; "
+                f"choose {', '.join(backbone.pretrained_choices)} or a state-dict path"
+            )
+        values["pretrained"] = pretrained
+        for name in ("head", "augmentation", "unknown_score"):
+            value = getattr(self, name)
+            values[name] = backbone.defaults[name] if value == "auto" else value
+        return values
 
     def resolved_fine_tune_from(self) -> str:
         """The layer training starts from, with "auto" replaced by a concrete choice.
 
-        "auto" means layer4 when starting from pretrained weights (the recipe's "fine-tune
-        the deeper layers") and all layers from random weights, since frozen random layers
-        would only add noise.
+        "auto" means the backbone's default when starting from pretrained weights (layer4
+        for the ResNets, the recipe's "fine-tune the deeper layers"; the head alone for the
+        face network, measured best) and all layers from random weights, since frozen
+        random layers would only add noise.
         """
         if self.fine_tune_from != "auto":
             return self.fine_tune_from
-        return "all" if self.pretrained == "none" else "layer4"
+        if self.pretrained == "none":
+            return "all"
+        return get_backbone(self.architecture).default_fine_tune_from
 
     def to_dict(self) -> dict:
         """The parameters as a plain JSON-able dict (the inverse of from_dict)."""

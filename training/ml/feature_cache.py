@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 
 from training.ml.data import InMemoryBatches
-from training.ml.model import CACHEABLE_STAGES, autocast, frozen_features, to_model_input
+from training.ml.model import autocast, frozen_features, is_cacheable, to_model_input
 
 # The cache lives in memory (on the training device). Past this size it keeps fewer views,
 # and when not even one view fits, training recomputes the frozen layers in every epoch.
@@ -80,17 +80,26 @@ def views_to_cache(
 
 
 def cache_features(
-    model, batches: InMemoryBatches, transform, views, fine_tune_from, device, dtype
+    model,
+    batches: InMemoryBatches,
+    transform,
+    views,
+    fine_tune_from,
+    device,
+    dtype,
+    flip_average=False,
 ):
     """Run the frozen layers before fine_tune_from over every image of batches, views times.
 
     transform(pixels) makes a float batch of a uint8 one (an augmenting transform gives a
     new view each call); dtype is the autocast dtype (None: float32), as in training.
     Returns a V x N x ... tensor of features on device, in the order of batches.pixels.
-    Leaves the model in eval mode; changes nothing else.
+    flip_average (fine_tune_from "fc" only: the features are embeddings) caches the mean of
+    each image's and its mirror image's embedding. Leaves the model in eval mode; changes
+    nothing else.
     """
-    if fine_tune_from not in CACHEABLE_STAGES:
-        raise ValueError(f"only the layers before {', '.join(CACHEABLE_STAGES)} are cached")
+    if not is_cacheable(fine_tune_from):
+        raise ValueError("with fine_tune_from 'all' no layer is frozen: nothing to cache")
     model.eval()
     ordered = InMemoryBatches(batches.pixels, batches.labels, batches.batch_size, shuffle=False)
     cache = None
@@ -102,6 +111,8 @@ def cache_features(
             for pixels, _ in ordered:
                 images = to_model_input(transform(pixels), device)
                 features = frozen_features(model, images, fine_tune_from)
+                if flip_average:
+                    features = (features + frozen_features(model, images.flip(3), "fc")) / 2
                 if cache is None:
                     shape = (views, len(batches.labels), *features.shape[1:])
                     cache = torch.empty(shape, dtype=features.dtype, device=device)

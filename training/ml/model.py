@@ -1,4 +1,6 @@
-"""The classifier: a torchvision ResNet with a new last layer, partly frozen."""
+"""The classifier: a registered backbone (training.ml.backbones) with a new last layer,
+partly frozen. Everything here works for any backbone through its module's STEPS,
+run_step, FIRST_TRAINED_STEP and STAGE_MODULES."""
 
 from __future__ import annotations
 
@@ -6,22 +8,11 @@ import contextlib
 import os
 
 import torch
+import torch.nn.functional as F
 from torch import nn
-from torchvision import models
 
-from training.ml.config import ARCHITECTURES
-
-# name -> (builder, ImageNet weights). Adding an architecture is one line here and one in
-# config.ARCHITECTURES.
-BUILDERS = {
-    "resnet18": (models.resnet18, models.ResNet18_Weights.IMAGENET1K_V1),
-    "resnet34": (models.resnet34, models.ResNet34_Weights.IMAGENET1K_V1),
-    "resnet50": (models.resnet50, models.ResNet50_Weights.IMAGENET1K_V1),
-}
-assert set(BUILDERS) == set(ARCHITECTURES), "config.ARCHITECTURES is out of date"
-
-# Top-level children of a torchvision ResNet, input to output.
-_STAGES = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc")
+from training.ml.backbones import get_backbone
+from training.ml.config import HEADS
 
 
 class PretrainedWeightsError(Exception):
@@ -29,46 +20,96 @@ class PretrainedWeightsError(Exception):
 
 
 def build_model(
-    architecture: str, num_classes: int, pretrained: str, fine_tune_from: str
+    architecture: str,
+    num_classes: int,
+    pretrained: str,
+    fine_tune_from: str,
+    head: str = "linear",
 ) -> nn.Module:
-    """Build a ResNet classifier for num_classes identities.
+    """Build a classifier for num_classes identities on the registered backbone.
 
-    pretrained: "imagenet" (torchvision's weights, downloaded into TORCH_HOME on first
-    use), "none" (random init) or a path to a state dict. fine_tune_from: "fc", "layer4",
-    "layer3" or "all" (resolve "auto" with TrainConfig.resolved_fine_tune_from first);
-    the parameters of every stage before it get requires_grad=False.
+    pretrained: one of the backbone's pretrained_choices ("face": the face network's
+    weights shipped with faceweb; "imagenet": torchvision's, downloaded into TORCH_HOME on
+    first use; "none": random init) or a path to a state dict. fine_tune_from: one of the
+    backbone's stages or "all" (resolve "auto" with TrainConfig.resolved_fine_tune_from
+    first); the parameters of every stage before it get requires_grad=False. head:
+    "linear" or "cosine" (see CosineHead).
 
     Raises PretrainedWeightsError when the weights cannot be had: it never falls back to
     random weights. May download into TORCH_HOME; otherwise no side effects.
     """
-    if architecture not in BUILDERS:
-        raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(BUILDERS)}")
+    backbone = get_backbone(architecture)
     if num_classes < 2:
         raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
-    builder, imagenet_weights = BUILDERS[architecture]
-    model = builder(weights=None)
-    if pretrained == "imagenet":
-        _load_backbone(model, _download_imagenet_weights(imagenet_weights), "ImageNet weights")
-    elif pretrained != "none":
-        _load_backbone(model, _read_state_dict_file(pretrained), pretrained)
-    model.fc = nn.Linear(model.fc.in_features, num_classes)
+    model = backbone.implementation().build(architecture, num_classes, pretrained, head)
+    # Plain attribute: which registered backbone this is, for the step functions below.
+    model.architecture = architecture
     freeze_before(model, fine_tune_from)
     return model
 
 
+def make_head(head: str, in_features: int, num_classes: int) -> nn.Module:
+    """The new last layer: "linear" (the recipe's) or "cosine" (CosineHead)."""
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {', '.join(HEADS)}, got {head!r}")
+    if head == "cosine":
+        return CosineHead(in_features, num_classes)
+    return nn.Linear(in_features, num_classes)
+
+
+class CosineHead(nn.Module):
+    """Logits = scale x cosine(embedding, class weight): a normalised last layer.
+
+    Only directions count, as in the face network's own training, so a class's weight is
+    comparable to its photos' mean embedding, which is what it starts from when
+    init_from_class_means() is called (see train.fit). scale sets how peaked the softmax
+    is; 16 lets cosines of 0.5 vs 0.9 give a confident, not saturated, answer.
+    """
+
+    def __init__(self, in_features: int, num_classes: int, scale: float = 16.0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(num_classes, in_features) * 0.01)
+        self.scale = scale
+        self.in_features = in_features
+        self.out_features = num_classes
+
+    def forward(self, x):
+        return self.scale * F.linear(F.normalize(x, dim=1), F.normalize(self.weight, dim=1))
+
+    @torch.no_grad()
+    def init_from_class_means(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
+        """Set each class's weight to the mean direction of its training embeddings."""
+        directions = F.normalize(embeddings.float().flatten(1), dim=1)
+        sums = torch.zeros_like(self.weight).index_add_(0, labels, directions.to(self.weight))
+        has_photos = sums.norm(dim=1) > 0
+        self.weight[has_photos] = F.normalize(sums[has_photos], dim=1)
+
+
+def _implementation(model: nn.Module):
+    return get_backbone(getattr(model, "architecture", "resnet18")).implementation()
+
+
+def stage_names(model: nn.Module) -> tuple:
+    """The model's stages input to output (the keys of its STAGE_MODULES)."""
+    return tuple(_implementation(model).STAGE_MODULES)
+
+
 def freeze_before(model: nn.Module, fine_tune_from: str) -> None:
     """Set requires_grad=False on every stage before fine_tune_from, True on the rest."""
+    stages = stage_names(model)
     if fine_tune_from == "all":
         first_trained = 0
-    elif fine_tune_from in _STAGES:
-        first_trained = _STAGES.index(fine_tune_from)
+    elif fine_tune_from in stages:
+        first_trained = stages.index(fine_tune_from)
     else:
         raise ValueError(
-            f"fine_tune_from must be fc, layer4, layer3 or all, got {fine_tune_from!r}"
+            f"fine_tune_from must be one of {', '.join((*stages, 'all'))}, got {fine_tune_from!r}"
         )
-    for index, stage in enumerate(_STAGES):
-        for parameter in getattr(model, stage).parameters():
-            parameter.requires_grad = index >= first_trained
+    modules = _implementation(model).STAGE_MODULES
+    for index, stage in enumerate(stages):
+        for name in modules[stage]:
+            for parameter in getattr(model, name).parameters():
+                parameter.requires_grad = index >= first_trained
 
 
 def set_train_mode(model: nn.Module) -> None:
@@ -85,48 +126,42 @@ def set_train_mode(model: nn.Module) -> None:
             module.eval()
 
 
-# The forward pass of a torchvision ResNet in steps, input to output. A model fine-tuned
-# from a stage runs the steps from _FIRST_TRAINED_STEP[stage] with gradients and the ones
-# before it frozen: those can be computed once per image (see frozen_features).
-_FORWARD_STEPS = ("stem", "layer1", "layer2", "layer3", "layer4", "pool")
-_FIRST_TRAINED_STEP = {"all": 0, "layer3": 3, "layer4": 4, "fc": 6}
-# The stages whose frozen prefix frozen_features can compute ("all" has none).
-CACHEABLE_STAGES = ("fc", "layer4", "layer3")
-
-
 def embed_and_classify(model: nn.Module, inputs: torch.Tensor, fine_tune_from: str = "all"):
-    """Run a torchvision ResNet on a batch; returns (embeddings, logits).
+    """Run a classifier on a batch; returns (embeddings, logits).
 
-    inputs are images, or with fine_tune_from "layer3", "layer4" or "fc" what
-    frozen_features(model, images, fine_tune_from) made of them: the result is the same.
-    embeddings are the fc layer's inputs (512 values per image for resnet18/34): what
-    the model has learnt a face looks like, used to tell known faces from unknown ones.
-    Same cost as model(images): fc is applied to the embeddings, not run separately.
+    inputs are images, or what frozen_features(model, images, fine_tune_from) made of
+    them: the result is the same. embeddings are the head's inputs (what the model has
+    learnt a face looks like, used to tell known faces from unknown ones). Same cost as
+    model(images): the head is applied to the embeddings, not run separately.
     """
-    embeddings = _run_steps(model, inputs, _FORWARD_STEPS[_FIRST_TRAINED_STEP[fine_tune_from] :])
+    impl = _implementation(model)
+    embeddings = _run_steps(
+        model, impl, inputs, impl.STEPS[impl.FIRST_TRAINED_STEP[fine_tune_from] :]
+    )
     return embeddings, model.fc(embeddings)
 
 
+def is_cacheable(fine_tune_from: str) -> bool:
+    """Whether some layers come before fine_tune_from, so frozen_features can run them once."""
+    return fine_tune_from != "all"
+
+
 def frozen_features(model: nn.Module, images: torch.Tensor, fine_tune_from: str):
-    """The outputs of the stages before fine_tune_from ("layer3", "layer4" or "fc").
+    """The outputs of the frozen stages before fine_tune_from (not "all").
 
     For "fc" these are the embeddings. Call it in eval mode: frozen BatchNorm layers use
     their running statistics in training too (see set_train_mode), so the features are
     then the same as the ones training would compute, and can be computed once.
     """
-    if fine_tune_from not in CACHEABLE_STAGES:
-        raise ValueError(f"fine_tune_from must be one of {', '.join(CACHEABLE_STAGES)}")
-    return _run_steps(model, images, _FORWARD_STEPS[: _FIRST_TRAINED_STEP[fine_tune_from]])
+    if not is_cacheable(fine_tune_from):
+        raise ValueError("with fine_tune_from 'all' no layer is frozen: nothing to cache")
+    impl = _implementation(model)
+    return _run_steps(model, impl, images, impl.STEPS[: impl.FIRST_TRAINED_STEP[fine_tune_from]])
 
 
-def _run_steps(model, x, steps):
+def _run_steps(model, impl, x, steps):
     for step in steps:
-        if step == "stem":
-            x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
-        elif step == "pool":
-            x = torch.flatten(model.avgpool(x), 1)
-        else:
-            x = getattr(model, step)(x)
+        x = impl.run_step(model, step, x)
     return x
 
 
@@ -151,22 +186,9 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _download_imagenet_weights(weights) -> dict:
-    try:
-        return weights.get_state_dict(progress=False, check_hash=True)
-    except Exception as exc:  # the download can fail in many ways; all need the same advice
-        file_name = os.path.basename(weights.url)
-        checkpoints = os.path.join(torch.hub.get_dir(), "checkpoints")
-        raise PretrainedWeightsError(
-            f"Could not get the ImageNet weights {file_name} ({type(exc).__name__}: {exc}). "
-            f"To fix it, do one of: let this worker reach download.pytorch.org once "
-            f"(they are then cached); put the file {file_name} (from {weights.url}) into "
-            f"{checkpoints}; set FACEWEB_PRETRAINED to the path of a local state dict; or "
-            f"set FACEWEB_PRETRAINED=none to train from random weights."
-        ) from exc
-
-
-def _read_state_dict_file(path: str) -> dict:
+def read_state_dict_file(path: str) -> dict:
+    """The state dict in a file (also one under a "state_dict" or "model" key); raises
+    PretrainedWeightsError naming the file when it is missing or unreadable."""
     if not os.path.isfile(path):
         raise PretrainedWeightsError(
             f"Pretrained weights file {path} does not exist. Set FACEWEB_PRETRAINED to an "
@@ -186,11 +208,13 @@ def _read_state_dict_file(path: str) -> dict:
     return loaded
 
 
-def _load_backbone(model: nn.Module, state_dict: dict, source: str) -> None:
-    # fc is sized for another set of classes and is replaced anyway; every other weight
-    # must match, or we would be training a half-random network without knowing it.
-    backbone = {k: v for k, v in state_dict.items() if not k.startswith("fc.")}
-    expected = {k: v for k, v in model.state_dict().items() if not k.startswith("fc.")}
+def load_matching_weights(model: nn.Module, state_dict: dict, source: str, skip_prefix: str):
+    """Load state_dict into model, leaving out keys under skip_prefix (the head, which is
+    sized for another set of classes and replaced anyway). Every other weight must match,
+    or we would be training a half-random network without knowing it: raises
+    PretrainedWeightsError naming what is missing, unexpected or of the wrong shape."""
+    backbone = {k: v for k, v in state_dict.items() if not k.startswith(skip_prefix)}
+    expected = {k: v for k, v in model.state_dict().items() if not k.startswith(skip_prefix)}
     missing = sorted(set(expected) - set(backbone))
     unexpected = sorted(set(backbone) - set(expected))
     mismatched = [

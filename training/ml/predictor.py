@@ -6,9 +6,11 @@ import torch
 from PIL import Image
 from torch import nn
 
+from training.ml.backbones import get_backbone
 from training.ml.calibrate import DEFAULT_STRICTNESS, OPERATING_POINTS, unknown_scores
 from training.ml.checkpoint import CheckpointError, load_checkpoint
 from training.ml.model import build_model, embed_and_classify
+from training.ml.train import embed_mirrored
 from training.ml.transforms import eval_transform
 
 
@@ -19,6 +21,8 @@ class Predictor:
     temperature divides the logits before the softmax (from calibration; 1.0 = none).
     calibration is the dict fit() produced (see training.ml.calibrate): the score method,
     the thresholds of the operating points and, for the "centroid" score, the centroids.
+    crop is the face crop the model takes ("chip" or "margin", from its backbone) and
+    flip_average whether a face's embedding is the mean of it and its mirror image's.
     Safe to share between threads: predict() and identify() change no state and read
     nothing from disk.
     """
@@ -52,6 +56,9 @@ class Predictor:
             # that needs nothing more than the model.
             self.score_method = "softmax"
         self.transform = eval_transform(image_size, mean, std)
+        backbone = get_backbone(getattr(model, "architecture", "resnet18"))
+        self.crop = backbone.crop
+        self.flip_average = backbone.flip_average
 
     @classmethod
     def from_checkpoint(
@@ -65,8 +72,10 @@ class Predictor:
         """
         checkpoint = load_checkpoint(path, expected_sha256)
         classes = checkpoint["classes"]
+        # Checkpoints from before the head was a choice have the recipe's linear one.
+        head = (checkpoint["config"] or {}).get("head", "linear")
         try:
-            model = build_model(checkpoint["architecture"], len(classes), "none", "all")
+            model = build_model(checkpoint["architecture"], len(classes), "none", "all", head)
             model.load_state_dict(checkpoint["state_dict"])
         except (ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{path} does not hold a usable model: {exc}") from exc
@@ -120,7 +129,10 @@ class Predictor:
             return []
         batch = torch.stack([self.transform(image) for image in images])
         with torch.inference_mode():
-            embeddings, logits = embed_and_classify(self.model, batch.to(self.device))
+            if self.flip_average:
+                embeddings, logits = embed_mirrored(self.model, batch.to(self.device))
+            else:
+                embeddings, logits = embed_and_classify(self.model, batch.to(self.device))
             probabilities = torch.softmax(logits.float() / self.temperature, dim=1)
             values, indices = probabilities.topk(min(top_k, len(self.classes)), dim=1)
             scores = unknown_scores(

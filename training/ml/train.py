@@ -13,16 +13,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.ml.calibrate import calibrate, no_calibration
+from training.ml.backbones import get_backbone
+from training.ml.calibrate import calibrate, calibrate_margin, no_calibration
 from training.ml.config import TrainConfig
 from training.ml.data import InMemoryBatches, load_data
 from training.ml.feature_cache import FeatureBatches, cache_features, views_to_cache
 from training.ml.model import (
-    CACHEABLE_STAGES,
+    CosineHead,
     autocast,
     build_model,
     embed_and_classify,
     frozen_features,
+    is_cacheable,
     pick_device,
     set_train_mode,
     to_model_input,
@@ -101,23 +103,28 @@ def fit(
     Raises ValueError for unusable data and PretrainedWeightsError for missing weights.
     """
     started = time.perf_counter()
+    config = config.resolved()
     seed_everything(config.seed)
     device = pick_device()
     train_batches, val_batches, classes = load_data(
         data_dir, config.image_size, config.batch_size, config.seed
     )
     fine_tune_from = config.resolved_fine_tune_from()
-    model = build_model(config.architecture, len(classes), config.pretrained, fine_tune_from)
+    backbone = get_backbone(config.architecture)
+    model = build_model(
+        config.architecture, len(classes), config.pretrained, fine_tune_from, config.head
+    )
     # channels_last lets oneDNN (CPU) and cuDNN pick their fastest convolutions.
     model = model.to(device, memory_format=torch.channels_last)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, len(train_batches))
     pixel_steps = _Steps(
-        train=train_transform(config.augmentation),
-        eval=eval_batch_transform(),
+        train=train_transform(config.augmentation, backbone.mean, backbone.std),
+        eval=eval_batch_transform(backbone.mean, backbone.std),
         dtype=autocast_dtype(config.precision, device),
         generator=torch.Generator().manual_seed(config.seed),
+        flip_average=backbone.flip_average,
     )
     history: list[EpochStats] = []
     best = _Best()
@@ -126,6 +133,8 @@ def fit(
     steps, train_input, val_input = cache_frozen_layers(
         model, config, train_batches, val_batches, device, pixel_steps
     )
+    if isinstance(model.fc, CosineHead) and config.pretrained != "none":
+        start_from_class_means(model, steps, train_input, train_batches, device, pixel_steps)
     for epoch in range(1, config.epochs + 1):
         extra_seconds = time.perf_counter() - epoch_started if epoch == 1 else 0.0
         epoch_started = time.perf_counter()
@@ -169,6 +178,23 @@ def fit(
     )
 
 
+def start_from_class_means(model, steps, train_input, train_batches, device, pixel_steps):
+    """Point each class's weight of a cosine head at its training photos' mean embedding.
+
+    With a pretrained face network that is already a good classifier (nearest class
+    mean), so training refines it rather than starting from noise. Uses the cached
+    embeddings when the head alone is trained, else one unaugmented pass over the photos.
+    """
+    if steps.cached_before == "fc":
+        embeddings, labels = train_input.features[0], train_input.labels
+    else:
+        ordered = InMemoryBatches(
+            train_batches.pixels, train_batches.labels, train_batches.batch_size, shuffle=False
+        )
+        embeddings, _, labels = collect_outputs(model, ordered, device, pixel_steps)
+    model.fc.init_from_class_means(embeddings.to(device), labels.to(device))
+
+
 def cache_frozen_layers(model, config: TrainConfig, train_batches, val_batches, device, steps):
     """Compute the frozen layers' features of the training and validation photos once,
     when fit() can train on them; returns (steps, train input, val input).
@@ -180,7 +206,7 @@ def cache_frozen_layers(model, config: TrainConfig, train_batches, val_batches, 
     generator, so both paths see the photos in the same order.
     """
     fine_tune_from = config.resolved_fine_tune_from()
-    if fine_tune_from not in CACHEABLE_STAGES or config.cached_views == 0:
+    if not is_cacheable(fine_tune_from) or config.cached_views == 0:
         return steps, train_batches, val_batches
     val_images = 0 if val_batches is None else len(val_batches.labels)
     views = views_to_cache(
@@ -193,12 +219,19 @@ def cache_frozen_layers(model, config: TrainConfig, train_batches, val_batches, 
     if views == 0:
         return steps, train_batches, val_batches
 
-    def cache(batches, transform, count):
-        return cache_features(model, batches, transform, count, fine_tune_from, device, steps.dtype)
+    # Unaugmented embeddings of a face network are mirror-averaged, as the predictor's
+    # are; augmented views flip at random instead.
+    flip = steps.flip_average and fine_tune_from == "fc"
+
+    def cache(batches, transform, count, unaugmented):
+        return cache_features(
+            model, batches, transform, count, fine_tune_from, device, steps.dtype,
+            flip_average=flip and unaugmented,
+        )  # fmt: skip
 
     augment = functools.partial(steps.train, generator=steps.generator)
     train_input = FeatureBatches(
-        cache(train_batches, augment, views),
+        cache(train_batches, augment, views, config.augmentation == "none"),
         train_batches.labels,
         train_batches.batch_size,
         shuffle=True,
@@ -207,9 +240,8 @@ def cache_frozen_layers(model, config: TrainConfig, train_batches, val_batches, 
     )
     val_input = None
     if val_batches is not None:
-        val_input = FeatureBatches(
-            cache(val_batches, steps.eval, 1), val_batches.labels, val_batches.batch_size, False
-        )
+        val_features = cache(val_batches, steps.eval, 1, unaugmented=True)
+        val_input = FeatureBatches(val_features, val_batches.labels, val_batches.batch_size, False)
     return dataclasses.replace(steps, cached_before=fine_tune_from), train_input, val_input
 
 
@@ -303,6 +335,9 @@ class _Steps:
     dtype: torch.dtype | None
     generator: torch.Generator
     cached_before: str | None = None
+    # Unaugmented passes (validation, calibration) embed each face and its mirror image
+    # and average the two embeddings, as the predictor does (Backbone.flip_average).
+    flip_average: bool = False
 
 
 def train_one_epoch(
@@ -364,7 +399,10 @@ def collect_outputs(model, batches, device, steps=None, dtype="same"):
     with torch.inference_mode(), autocast(device, dtype):
         for batch, labels in batches:
             inputs = _model_input(batch, steps, device, augment=False)
-            embeddings, logits = embed_and_classify(model, inputs, steps.cached_before or "all")
+            if steps.flip_average and steps.cached_before is None:
+                embeddings, logits = embed_mirrored(model, inputs)
+            else:
+                embeddings, logits = embed_and_classify(model, inputs, steps.cached_before or "all")
             outputs.append((embeddings.float().cpu(), logits.float().cpu(), labels))
     if not outputs:
         return torch.empty(0, 0), torch.empty(0, 0), torch.empty(0, dtype=torch.int64)
@@ -384,6 +422,10 @@ def calibrate_model(model, config: TrainConfig, train_batches, val_batches, devi
         model, ordered_train, device, steps, dtype=None
     )
     num_classes = model.fc.out_features
+    if config.unknown_score == "margin":
+        return _calibrate_margin(
+            model, train_embeddings, train_labels, num_classes, val_batches, device, steps
+        )
     if val_batches is None:
         return no_calibration(config.unknown_score, train_embeddings, train_labels, num_classes)
     val_embeddings, val_logits, val_labels = collect_outputs(
@@ -398,6 +440,33 @@ def calibrate_model(model, config: TrainConfig, train_batches, val_batches, devi
         train_embeddings,
         train_labels,
     )
+
+
+def _calibrate_margin(
+    model, train_embeddings, train_labels, num_classes, val_batches, device, steps
+):
+    # Every enrolled photo counts: the thresholds come from leaving each one out in turn.
+    embeddings, labels = train_embeddings, train_labels
+    val_logits = val_labels = None
+    if val_batches is not None:
+        val_embeddings, val_logits, val_labels = collect_outputs(
+            model, val_batches, device, steps, dtype=None
+        )
+        embeddings = torch.cat([embeddings, val_embeddings])
+        labels = torch.cat([labels, val_labels])
+    return calibrate_margin(embeddings, labels, num_classes, val_logits, val_labels)
+
+
+def embed_mirrored(model, images):
+    """(embeddings, logits) of images from the mean embedding of each image and its mirror.
+
+    A mirrored face is the same person; averaging the two embeddings cancels some of the
+    pose and lighting the network picks up (on lfw_many it named 0.3 points more known
+    faces right and a quarter fewer strangers). Twice the cost of one pass.
+    """
+    embeddings, _ = embed_and_classify(model, torch.cat([images, images.flip(3)]))
+    embeddings = (embeddings[: len(images)] + embeddings[len(images) :]) / 2
+    return embeddings, model.fc(embeddings)
 
 
 def _model_input(batch, steps, device, augment):

@@ -27,6 +27,9 @@ class Command(BaseCommand):
         for folder in people:
             # The same rules as a zip's folders: spaces tidied, matched whatever the case.
             name = person_name(folder.name)
+            if not name:
+                self.stderr.write(f"skipped {folder.name!r}: not a name a person can have")
+                continue
             identity, new = identity_called(name, None)
             created += new
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):

