@@ -1,19 +1,28 @@
-"""Identification accuracy and "unknown" detection of faceweb on a folder-per-person dataset.
+"""Identification accuracy and "unknown" detection, faceweb's default against the ResNet18
+pipeline and the reference recipe, on a folder-per-person dataset.
 
-    python bench/accuracy.py --dataset ../shared/datasets/lfw_dev --unknown-people 5 \\
-        --seeds 0,1,2 [--compare-baseline]
+    python bench/accuracy.py --dataset ../shared/datasets/lfw_many --shots 3 \\
+        --unknown-people 100 --seeds 0,1,2 [--pipelines faceweb,resnet18] [--compare-baseline]
 
-Per seed: splits the dataset deterministically (20% of each known person's photos, at
-least one, for validation; --unknown-people persons held back entirely, or the persons of
---unknown), detects and crops faces with training.ml.faces as faceweb does, trains with
-training.ml.train.fit from random weights, and identifies the validation and held-back
-photos through Predictor.identify. A training photo with no face found is left out, as the
-app does; a validation photo with no face counts as a miss and as not accepted, a held-back
-person's photo with no face as not accepted (nobody is named). --compare-baseline also
-trains the reference recipe (bench/baseline.py) on the whole photos of the same split.
+Per seed (bench.baseline.enrolment_split): each known person enrols --shots photos (or
+all but 20%) and is tested on the others, which neither training nor calibration sees;
+--unknown-people persons (or the persons of --unknown) are held back as strangers. The
+enrolled photos go through what the app does: the subject's face is detected and cropped
+(an aligned chip for the face network, a margin crop for a ResNet) with
+training.ml.faces, split into train/ and val/ as the export splits them, and trained with
+training.ml.train.fit; the test and stranger photos are identified through
+Predictor.identify. An enrolment photo with no face found is left out, as the app does;
+a test photo with no face counts as a miss and as not accepted, a stranger's photo with
+no face as not accepted.
 
-The last line is: top1=<a> baseline_top1=<b> unknown_false_accept=<c> known_accept=<d>
-(means over seeds, at the "normal" operating point).
+Per pipeline and seed it prints top-1 (the model's first answer on the known test
+photos), the shares of known test photos accepted and of strangers' photos named at the
+calibrated "normal" operating point, and the share of strangers named at the threshold
+that accepts exactly 95% of the known test photos (an oracle: what the embedding can do
+when the threshold is right). --set FIELD=VALUE changes the faceweb pipeline's
+TrainConfig (e.g. --set head=linear --set fine_tune_from=stage5). The last line is, for
+faceweb's pipeline: top1=<a> baseline_top1=<b> unknown_false_accept=<c> known_accept=<d>
+(means over seeds; baseline_top1 needs --compare-baseline).
 """
 
 from __future__ import annotations
@@ -32,18 +41,20 @@ import torch  # noqa: E402
 
 from bench.baseline import (  # noqa: E402
     FaceCropper,
+    enrolment_split,
     link_split,
-    split_dataset,
     train_reference_recipe,
     write_crops,
 )
 from training.ml import calibrate as cal  # noqa: E402
-from training.ml.config import IMAGENET_MEAN, IMAGENET_STD, UNKNOWN_SCORES, TrainConfig  # noqa: E402
-from training.ml.model import build_model, embed_and_classify  # noqa: E402
+from training.ml.backbones import get_backbone  # noqa: E402
+from training.ml.config import TrainConfig  # noqa: E402
+from training.ml.model import build_model  # noqa: E402
 from training.ml.predictor import Predictor  # noqa: E402
 from training.ml.train import EpochStats, fit  # noqa: E402
 
-POINTS = tuple(cal.OPERATING_POINTS)
+PIPELINES = ("faceweb", "resnet18")
+ORACLE_KNOWN_ACCEPT = 0.95
 
 
 def parse_args(argv=None):
@@ -52,11 +63,13 @@ def parse_args(argv=None):
     unknown = parser.add_mutually_exclusive_group()
     unknown.add_argument("--unknown", type=Path, help="folder of people never trained on")
     unknown.add_argument("--unknown-people", type=int, default=0, help="persons to hold back")
-    parser.add_argument("--max-per-person", type=int, default=None)
-    parser.add_argument("--val-fraction", type=float, default=0.2)
+    parser.add_argument("--shots", type=int, help="photos enrolled per person (default: 80%%)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", help="comma-separated seeds; overrides --seed")
-    parser.add_argument("--epochs", type=int, default=None, help="default: TrainConfig's")
+    parser.add_argument(
+        "--pipelines", default=",".join(PIPELINES), help="comma-separated: faceweb, resnet18"
+    )
+    parser.add_argument("--resnet-pretrained", default="none", help="imagenet, none or a path")
     parser.add_argument("--compare-baseline", action="store_true")
     parser.add_argument("--baseline-epochs", type=int, default=20)
     parser.add_argument(
@@ -64,20 +77,22 @@ def parse_args(argv=None):
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="override a TrainConfig field, e.g. --set image_size=96 (repeatable)",
+        help="override a TrainConfig field of the faceweb pipeline (repeatable)",
     )
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     args = parser.parse_args(argv)
-    if not 0 < args.val_fraction < 1:
-        parser.error("--val-fraction must be in (0, 1)")
     args.seed_list = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]
+    args.pipeline_list = [p for p in args.pipelines.split(",") if p]
+    unknown_names = set(args.pipeline_list) - set(PIPELINES)
+    if unknown_names:
+        parser.error(f"unknown pipelines {sorted(unknown_names)}; known: {', '.join(PIPELINES)}")
     return args
 
 
-def make_config(args, seed: int) -> TrainConfig:
-    fields = {"pretrained": "none", "seed": seed}
-    if args.epochs is not None:
-        fields["epochs"] = args.epochs
+def make_config(args, pipeline: str, seed: int) -> TrainConfig:
+    if pipeline == "resnet18":
+        return TrainConfig(architecture="resnet18", pretrained=args.resnet_pretrained, seed=seed)
+    fields = {"seed": seed}
     for item in args.set:
         name, _, text = item.partition("=")
         default = getattr(TrainConfig, name, None)
@@ -85,123 +100,90 @@ def make_config(args, seed: int) -> TrainConfig:
     return TrainConfig.from_dict(fields)
 
 
-def run_seed(args, seed: int, cropper: FaceCropper) -> dict:
-    """Train and measure once; returns the figures of this seed."""
-    split = split_dataset(
-        args.dataset,
-        args.val_fraction,
-        seed,
-        args.max_per_person,
-        args.unknown_people,
-        args.unknown,
-    )
-    config = make_config(args, seed)
+def run_pipeline(args, pipeline, split, seed, croppers) -> dict:
+    """Train one pipeline on the split's enrolled photos; measure on its test photos."""
+    config = make_config(args, pipeline, seed).resolved()
+    cropper = croppers[get_backbone(config.architecture).crop]
+    train, val, skipped = usable_enrolment(split, cropper)
     with tempfile.TemporaryDirectory(prefix="faceweb-accuracy-") as tmp:
         data_dir = Path(tmp)
-        missing_train = write_crops(split.train, cropper, data_dir / "train")
-        write_crops(split.val, cropper, data_dir / "val")
+        write_crops(train, cropper, data_dir / "train")
+        write_crops(val, cropper, data_dir / "val")
         started = time.perf_counter()
         result = fit(data_dir, config, on_epoch=None if args.quiet else print_epoch)
         seconds = time.perf_counter() - started
+    predictor = make_predictor(config, result)
     classes = result.classes
-    model = build_model(config.architecture, len(classes), "none", "all")
+    test = [
+        (cropper(p), classes.index(person))
+        for person, ps in split.test.items()
+        if person in classes
+        for p in ps
+    ]
+    strangers = [cropper(p) for ps in split.unknown.values() for p in ps]
+    figures = measure(predictor, test, strangers)
+    figures.update(seconds=seconds, people_skipped=len(skipped), best_epoch=result.best_epoch)
+    return figures
+
+
+def usable_enrolment(split, cropper):
+    """The enrolled photos whose face was found, split into train and val as the app's
+    export splits them; people with fewer than 2 such photos are skipped, as the app
+    skips them (their test photos are then not measured). Returns (train, val, skipped)."""
+    train, val, skipped = {}, {}, []
+    for person in split.train:
+        usable = [p for p in [*split.val[person], *split.train[person]] if cropper(p) is not None]
+        if len(usable) < 2:
+            skipped.append(person)
+            continue
+        n_val = min(len(usable) - 1, max(1, round(len(usable) * 0.2)))
+        val[person], train[person] = usable[:n_val], usable[n_val:]
+    return train, val, skipped
+
+
+def make_predictor(config, result) -> Predictor:
+    backbone = get_backbone(config.architecture)
+    model = build_model(config.architecture, len(result.classes), "none", "all", config.head)
     model.load_state_dict(result.state_dict)
-    predictor = Predictor(
+    return Predictor(
         model,
-        classes,
+        result.classes,
         config.image_size,
-        IMAGENET_MEAN,
-        IMAGENET_STD,
+        backbone.mean,
+        backbone.std,
         temperature=result.calibration["temperature"],
         calibration=result.calibration,
     )
-    val = [(cropper(p), classes.index(person)) for person, ps in split.val.items() for p in ps]
-    unknown = [cropper(p) for ps in split.unknown.values() for p in ps]
-    figures = measure(predictor, val, unknown)
-    figures.update(
-        seconds=seconds,
-        best_epoch=result.best_epoch,
-        missing_train=missing_train,
-        missing_val=sum(crop is None for crop, _ in val),
-        missing_unknown=sum(crop is None for crop in unknown),
-        calibration=cal.calibration_summary(result.calibration),
-        score_methods=compare_score_methods(predictor, split, cropper, classes, val, unknown),
+
+
+def measure(predictor: Predictor, test: list, strangers: list) -> dict:
+    """top-1 over every known test photo; at the "normal" point the shares of known test
+    photos accepted and of strangers' photos named; strangers named at the threshold
+    accepting ORACLE_KNOWN_ACCEPT of the known test photos."""
+    faces = [crop for crop, _ in test if crop is not None]
+    labels = [label for crop, label in test if crop is not None]
+    stranger_faces = [crop for crop in strangers if crop is not None]
+    known = predictor.identify(faces, top_k=5) if faces else []
+    named = predictor.identify(stranger_faces) if stranger_faces else []
+    figures = {
+        "top1": sum(r["top_k"][0][0] == y for r, y in zip(known, labels, strict=True))
+        / max(1, len(test)),
+        "known_accept": sum(r["accepted"] for r in known) / max(1, len(test)),
+        "unknown_false_accept": sum(r["accepted"] for r in named) / len(strangers)
+        if strangers
+        else math.nan,
+    }
+    known_scores = torch.tensor(
+        [r["score"] for r in known] + [-math.inf] * (len(test) - len(known))
     )
-    if args.compare_baseline:
-        with tempfile.TemporaryDirectory(prefix="faceweb-baseline-") as tmp:
-            baseline = train_reference_recipe(
-                link_split(split, Path(tmp)), args.baseline_epochs, seed
-            )
-        figures.update(baseline_top1=baseline.best_val_accuracy, baseline_seconds=baseline.seconds)
+    stranger_scores = torch.tensor([r["score"] for r in named])
+    oracle = cal.choose_thresholds(known_scores, {"oracle": ORACLE_KNOWN_ACCEPT})
+    figures["false_accept_at_95"] = (
+        float((stranger_scores >= oracle["oracle"]).sum()) / len(strangers)
+        if strangers and oracle
+        else math.nan
+    )
     return figures
-
-
-def measure(predictor: Predictor, val: list, unknown: list) -> dict:
-    """top1/top5 over every validation photo, and per operating point the share of known
-    validation photos accepted and of held-back people's photos wrongly named."""
-    val_faces = [crop for crop, _ in val if crop is not None]
-    val_labels = [label for crop, label in val if crop is not None]
-    unknown_faces = [crop for crop in unknown if crop is not None]
-    figures = {"top1": 0.0, "top5": 0.0}
-    for point in POINTS:
-        known = predictor.identify(val_faces, top_k=5, strictness=point) if val_faces else []
-        strangers = predictor.identify(unknown_faces, strictness=point) if unknown_faces else []
-        if point == "normal":
-            pairs = list(zip(known, val_labels, strict=True))
-            # Divided by every validation photo: one with no face found is a miss.
-            figures["top1"] = sum(r["top_k"][0][0] == y for r, y in pairs) / max(1, len(val))
-            figures["top5"] = sum(y in dict(r["top_k"]) for r, y in pairs) / max(1, len(val))
-        figures[f"known_accept_{point}"] = sum(r["accepted"] for r in known) / max(1, len(val))
-        figures[f"unknown_false_accept_{point}"] = (
-            sum(r["accepted"] for r in strangers) / len(unknown) if unknown else math.nan
-        )
-    return figures
-
-
-def compare_score_methods(predictor, split, cropper, classes, val, unknown) -> dict:
-    """False accepts of each score method at its own calibrated "normal" threshold, to
-    choose TrainConfig.unknown_score by measurement."""
-    train = [(cropper(p), classes.index(person)) for person, ps in split.train.items() for p in ps]
-    train = [(crop, label) for crop, label in train if crop is not None]
-    val = [(crop, label) for crop, label in val if crop is not None]
-    unknown = [crop for crop in unknown if crop is not None]
-    if not val or not unknown:
-        return {}
-    train_e, _ = _outputs(predictor, [c for c, _ in train])
-    val_e, val_l = _outputs(predictor, [c for c, _ in val])
-    unknown_e, unknown_l = _outputs(predictor, unknown)
-    train_y = torch.tensor([y for _, y in train])
-    val_y = torch.tensor([y for _, y in val])
-    methods = {}
-    for method in UNKNOWN_SCORES:
-        calibration = cal.calibrate(method, len(classes), val_l, val_y, val_e, train_e, train_y)
-        args = (
-            method,
-            calibration["temperature"],
-            calibration["centroids"],
-            calibration["embedding_centre"],
-        )
-        known_scores = cal.unknown_scores(val_l, val_e, *args)
-        unknown_scores = cal.unknown_scores(unknown_l, unknown_e, *args)
-        methods[method] = {
-            point: float((unknown_scores >= calibration["thresholds"][point]).float().mean())
-            for point in POINTS
-        }
-        methods[method]["auroc"] = _auroc(known_scores, unknown_scores)
-    return methods
-
-
-def _outputs(predictor, crops):
-    batch = torch.stack([predictor.transform(crop) for crop in crops])
-    with torch.inference_mode():
-        return embed_and_classify(predictor.model, batch)
-
-
-def _auroc(known, unknown) -> float:
-    """Chance that a known face scores higher than an unknown one."""
-    greater = (known[:, None] > unknown[None, :]).float().mean()
-    equal = (known[:, None] == unknown[None, :]).float().mean()
-    return float(greater + equal / 2)
 
 
 def print_epoch(stats: EpochStats) -> None:
@@ -213,33 +195,12 @@ def print_epoch(stats: EpochStats) -> None:
     )
 
 
-def print_seed(seed: int, figures: dict) -> None:
-    points = " ".join(
-        f"{point}: known_accept={figures[f'known_accept_{point}']:.3f} "
-        f"unknown_false_accept={figures[f'unknown_false_accept_{point}']:.3f};"
-        for point in POINTS
-    )
-    print(
-        f"seed={seed} top1={figures['top1']:.4f} top5={figures['top5']:.4f} "
-        f"baseline_top1={figures.get('baseline_top1', math.nan):.4f} "
-        f"seconds={figures['seconds']:.1f} baseline_seconds="
-        f"{figures.get('baseline_seconds', math.nan):.1f} best_epoch={figures['best_epoch']}"
-    )
-    print(f"  {points}")
-    print(
-        f"  no face found: train={figures['missing_train']} (left out) "
-        f"val={figures['missing_val']} (miss, not accepted) "
-        f"unknown={figures['missing_unknown']} (not accepted)"
-    )
-    calibration = figures["calibration"]
-    print(
-        f"  calibration: method={calibration['method']} "
-        f"temperature={calibration['temperature']:.3f} thresholds={calibration['thresholds']}"
-    )
-    for method, rates in figures["score_methods"].items():
-        shown = " ".join(f"{key}={value:.3f}" for key, value in rates.items())
-        print(f"  score={method}: unknown_false_accept {shown}")
-    sys.stdout.flush()
+FIELDS = ("top1", "known_accept", "unknown_false_accept", "false_accept_at_95", "seconds")
+
+
+def line(name: str, figures: dict) -> str:
+    shown = " ".join(f"{key}={figures.get(key, math.nan):.4f}" for key in FIELDS)
+    return f"pipeline={name} {shown}"
 
 
 def mean(values) -> float:
@@ -249,21 +210,49 @@ def mean(values) -> float:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    cropper = FaceCropper()
-    results = []
+    croppers = {"margin": FaceCropper("margin"), "chip": FaceCropper("chip")}
+    results = {name: [] for name in [*args.pipeline_list, "baseline"]}
     for seed in args.seed_list:
-        figures = run_seed(args, seed, cropper)
-        print_seed(seed, figures)
-        results.append(figures)
-    keys = ["top1", "top5", "seconds"] + [
-        f"{kind}_{point}" for point in POINTS for kind in ("known_accept", "unknown_false_accept")
-    ]
-    print("mean over seeds " + " ".join(f"{k}={mean(r[k] for r in results):.4f}" for k in keys))
-    baseline = mean(r["baseline_top1"] for r in results) if args.compare_baseline else math.nan
+        split = enrolment_split(
+            args.dataset, seed, args.shots, 0.2, args.unknown_people, args.unknown
+        )
+        counts = {
+            name: sum(map(len, getattr(split, name).values()))
+            for name in ("train", "val", "test", "unknown")
+        }
+        print(
+            f"seed={seed} people={len(split.test)} enrolled={counts['train'] + counts['val']} "
+            f"test={counts['test']} strangers={counts['unknown']}",
+            flush=True,
+        )
+        for pipeline in args.pipeline_list:
+            figures = run_pipeline(args, pipeline, split, seed, croppers)
+            results[pipeline].append(figures)
+            print(
+                f"seed={seed} {line(pipeline, figures)} skipped={figures['people_skipped']}",
+                flush=True,
+            )
+        if args.compare_baseline:
+            with tempfile.TemporaryDirectory(prefix="faceweb-baseline-") as tmp:
+                test_split = type(split)(train={**split.train}, val=split.test)
+                for person, photos in split.val.items():
+                    test_split.train[person] = [*test_split.train[person], *photos]
+                baseline = train_reference_recipe(
+                    link_split(test_split, Path(tmp)), args.baseline_epochs, seed
+                )
+            figures = {"top1": baseline.best_val_accuracy, "seconds": baseline.seconds}
+            results["baseline"].append(figures)
+            print(f"seed={seed} {line('reference-recipe', figures)}", flush=True)
+    print(f"mean over seeds {','.join(map(str, args.seed_list))}:")
+    for name, runs in results.items():
+        if runs:
+            print(line(name, {key: mean(r.get(key, math.nan) for r in runs) for key in FIELDS}))
+    default = results[args.pipeline_list[0]] if args.pipeline_list else []
+    baseline_top1 = mean(r["top1"] for r in results["baseline"])
     print(
-        f"top1={mean(r['top1'] for r in results):.4f} baseline_top1={baseline:.4f} "
-        f"unknown_false_accept={mean(r['unknown_false_accept_normal'] for r in results):.4f} "
-        f"known_accept={mean(r['known_accept_normal'] for r in results):.4f}"
+        f"top1={mean(r['top1'] for r in default):.4f} baseline_top1={baseline_top1:.4f} "
+        f"unknown_false_accept={mean(r['unknown_false_accept'] for r in default):.4f} "
+        f"known_accept={mean(r['known_accept'] for r in default):.4f}"
     )
 
 

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from torchvision import datasets, models
 from torchvision import transforms as T
 
-from training.ml.faces import choose_subject, crop_face, detect_faces
+from training.ml.faces import align_face, choose_subject, crop_face, detect_faces
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -39,6 +39,9 @@ class Split:
     train: dict[str, list[Path]] = field(default_factory=dict)
     val: dict[str, list[Path]] = field(default_factory=dict)
     unknown: dict[str, list[Path]] = field(default_factory=dict)
+    # Known people's photos never enrolled (enrolment_split only): what identification is
+    # measured on, so neither training nor calibration has seen them.
+    test: dict[str, list[Path]] = field(default_factory=dict)
 
 
 def person_photos(dataset: Path, max_per_person=None, seed: int = 0) -> dict[str, list[Path]]:
@@ -92,6 +95,33 @@ def split_dataset(
     return split
 
 
+def enrolment_split(
+    dataset: Path,
+    seed: int = 0,
+    shots: int | None = None,
+    test_fraction: float = 0.2,
+    unknown_people: int = 0,
+    unknown_dataset: Path | None = None,
+    val_fraction: float = 0.2,
+) -> Split:
+    """Split as a team would meet it: each known person enrols shots photos (or, without
+    shots, all but round(test_fraction * photos), at least 1), and is tested on the others;
+    the enrolled photos are split into train and val as the app's export does (val:
+    round(val_fraction * n), at least 1, when n >= 2). People with fewer photos than
+    shots + 1 are left out. Held-back people as in split_dataset. Deterministic.
+    """
+    base = split_dataset(dataset, 0.0, seed, None, unknown_people, unknown_dataset)
+    split = Split(unknown=base.unknown)
+    for person, photos in base.train.items():
+        n_test = len(photos) - shots if shots else max(1, round(len(photos) * test_fraction))
+        if shots and n_test < 1:
+            continue
+        enrolled, split.test[person] = photos[n_test:], photos[:n_test]
+        n_val = min(len(enrolled) - 1, max(1, round(len(enrolled) * val_fraction)))
+        split.val[person], split.train[person] = enrolled[:n_val], enrolled[n_val:]
+    return split
+
+
 def link_split(split: Split, out: Path) -> Path:
     """Symlink the known photos into out/train/<person>/ and out/val/<person>/; returns out."""
     for name, part in (("train", split.train), ("val", split.val)):
@@ -105,9 +135,11 @@ def link_split(split: Split, out: Path) -> Path:
 
 class FaceCropper:
     """Detects and crops the subject's face of each photo once, whatever the seed, as the
-    app does on upload (training.ml.faces)."""
+    app does on upload (training.ml.faces): the margin crop, or with kind "chip" the
+    aligned chip the face network takes."""
 
-    def __init__(self):
+    def __init__(self, kind: str = "margin"):
+        self.kind = kind
         self.crops: dict[Path, Image.Image | None] = {}
 
     def __call__(self, path: Path) -> Image.Image | None:
@@ -115,7 +147,12 @@ class FaceCropper:
             with Image.open(path) as opened:
                 image = ImageOps.exif_transpose(opened).convert("RGB")
             subject = choose_subject(detect_faces(image))
-            self.crops[path] = None if subject is None else crop_face(image, subject.box)
+            if subject is None:
+                self.crops[path] = None
+            elif self.kind == "chip":
+                self.crops[path] = align_face(image, subject.box)[1]
+            else:
+                self.crops[path] = crop_face(image, subject.box)
         return self.crops[path]
 
 

@@ -3,11 +3,12 @@
     python bench/identify_latency.py [--faces-from DIR] [--repeats 50] [--threads 1]
 
 Measures, in one process: the bare torchvision ResNet18 forward at 224x224, batch 1; and
-faceweb's whole identify path (decode and validate the upload, detect, crop, classify in one
-batch, threshold) on a 640x480 JPEG with one face and on one with four faces. Prints
-medians; the last line is `identify_to_forward_ratio=<one-face path / bare forward>`.
-The model is loaded once, as in a web process; its weights are random (speed does not
-depend on them) and its input size is faceweb's default.
+faceweb's whole identify path (decode and validate the upload, detect, align or crop,
+classify in one batch, threshold) on a 640x480 JPEG with one face and on one with four
+faces, for the default face network (5-point landmarks, aligned chip, the face and its
+mirror image in one batch) and for the ResNet18 pipeline (margin crop, 112 px). Prints
+medians; the last line is `identify_to_forward_ratio=<default one-face path / bare
+forward>`. Each model is loaded once, as in a web process, with its default input size.
 """
 
 import argparse
@@ -36,13 +37,16 @@ def main():
     torch.set_num_threads(args.threads)
     one, four = test_photos(args.faces_from)
     forward = time_bare_forward(args.repeats)
-    predictor = make_predictor(classes=15)
-    one_ms = time_identify(predictor, one, args.repeats, expect=1)
-    four_ms = time_identify(predictor, four, args.repeats, expect=4)
     print(f"threads={args.threads} repeats={args.repeats}")
     print(f"bare_resnet18_forward_224_ms={forward:.1f}")
-    print(f"identify_one_face_640x480_ms={one_ms:.1f}")
-    print(f"identify_four_faces_640x480_ms={four_ms:.1f}")
+    for architecture in ("resnet18", "dlib-face-resnet"):
+        predictor = make_predictor(architecture, classes=15)
+        one_ms = time_identify(predictor, one, args.repeats, expect=1)
+        four_ms = time_identify(predictor, four, args.repeats, expect=4)
+        print(
+            f"pipeline={architecture} identify_one_face_640x480_ms={one_ms:.1f} "
+            f"identify_four_faces_640x480_ms={four_ms:.1f} ratio={one_ms / forward:.2f}"
+        )
     print(f"identify_to_forward_ratio={one_ms / forward:.2f}")
 
 
@@ -100,15 +104,17 @@ def time_bare_forward(repeats):
     return median_ms(forward, repeats)
 
 
-def make_predictor(classes):
-    from training.ml.config import IMAGENET_MEAN, IMAGENET_STD, TrainConfig
+def make_predictor(architecture, classes):
+    from training.ml.backbones import get_backbone
+    from training.ml.config import TrainConfig
     from training.ml.model import build_model
     from training.ml.predictor import Predictor
 
-    size = TrainConfig().image_size
-    model = build_model("resnet18", classes, "none", "all")
+    backbone = get_backbone(architecture)
+    config = TrainConfig(architecture=architecture).resolved()
+    model = build_model(architecture, classes, "none", "all", config.head)
     names = [{"id": i, "name": f"person {i}"} for i in range(classes)]
-    return Predictor(model, names, size, IMAGENET_MEAN, IMAGENET_STD)
+    return Predictor(model, names, config.image_size, backbone.mean, backbone.std)
 
 
 def time_identify(predictor, photo, repeats, expect):

@@ -48,6 +48,9 @@ def recompute_photos(ids):
     def regions():
         # One original in memory at a time: only the chips wait for the batched embedding.
         for photo in FaceImage.objects.filter(pk__in=ids).order_by("pk"):
+            if not photo.box:
+                outcome.skipped.append((photo, "no face box is stored"))
+                continue
             try:
                 image = _open(photo)
             except FileNotFoundError:
@@ -67,8 +70,6 @@ def recompute_photos(ids):
 
 
 def _open(photo):
-    if not photo.box:
-        raise ValueError("no face box is stored")
     with photo.image.open("rb") as handle, Image.open(handle) as image:
         image.load()
         return services.to_rgb(image)

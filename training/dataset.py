@@ -14,6 +14,7 @@ from pathlib import Path
 from django.core.files.storage import default_storage
 
 from identities.models import FaceImage, Identity
+from training.ml.backbones import DEFAULT_BACKBONE, get_backbone
 
 MANIFEST_NAME = "manifest.json"
 
@@ -38,11 +39,18 @@ class Manifest:
         return sum(1 for f in self.files if f["split"] == split)
 
 
-def trainable_images():
-    """Photos that training uses: face crops of status ok photos of active identities."""
+# The file of a FaceImage each kind of backbone crop (Backbone.crop) trains on.
+CROP_FIELDS = {"margin": "face_crop", "chip": "face_chip"}
+DEFAULT_CROP = get_backbone(DEFAULT_BACKBONE).crop
+
+
+def trainable_images(crop=DEFAULT_CROP):
+    """Photos that training uses: status ok photos of active identities that have the face
+    file crop needs ("chip": the aligned chip; "margin": the margin crop). Photos stored
+    before chips existed get theirs from `manage.py recompute_faces`."""
     return (
         FaceImage.objects.filter(status=FaceImage.Status.OK, identity__is_active=True)
-        .exclude(face_crop="")
+        .exclude(**{CROP_FIELDS[crop]: ""})
         .select_related("identity")
     )
 
@@ -67,12 +75,13 @@ def split_images(images, val_fraction, seed):
     return ordered[n_val:], ordered[:n_val]
 
 
-def plan_dataset(val_fraction=0.2, seed=0, min_images=2):
-    """Decide the split without writing anything; raises NotEnoughData."""
+def plan_dataset(val_fraction=0.2, seed=0, min_images=2, crop=DEFAULT_CROP):
+    """Decide the split without writing anything; raises NotEnoughData. crop: the kind of
+    face file to export (see CROP_FIELDS)."""
     if not 0 <= val_fraction < 1:
         raise ValueError("The validation fraction must be at least 0 and below 1.")
     by_identity = {}
-    for image in trainable_images():
+    for image in trainable_images(crop):
         by_identity.setdefault(image.identity, []).append(image)
     manifest = Manifest(classes=[], val_fraction=val_fraction, seed=seed)
     used = []
@@ -96,7 +105,7 @@ def plan_dataset(val_fraction=0.2, seed=0, min_images=2):
                         "split": split,
                         "path": path,
                         "sha256": image.sha256,
-                        "source": image.face_crop.name,
+                        "source": getattr(image, CROP_FIELDS[crop]).name,
                     }
                 )
         used.extend(images)
@@ -122,13 +131,13 @@ def current_dataset_hash(min_images=2):
     return _hash_of_pairs((k, sha256) for k, values in used.items() for sha256 in values)
 
 
-def export_dataset(out_dir, val_fraction=0.2, seed=0, min_images=2):
+def export_dataset(out_dir, val_fraction=0.2, seed=0, min_images=2, crop=DEFAULT_CROP):
     """Write the photos and OUT/manifest.json; returns the Manifest.
 
     OUT is replaced as a whole: files from an earlier export are removed first, so running
     twice gives the same folders.
     """
-    manifest = plan_dataset(val_fraction, seed, min_images)
+    manifest = plan_dataset(val_fraction, seed, min_images, crop)
     out_dir = Path(out_dir)
     for split in ("train", "val"):
         shutil.rmtree(out_dir / split, ignore_errors=True)

@@ -120,10 +120,15 @@ def train_and_record(job, work_dir):
     from .ml.config import TrainConfig
     from .ml.train import fit
 
+    from .ml.backbones import get_backbone
+
     config_fields, split = split_config(job.params)
     config = TrainConfig.from_dict(config_fields)
     manifest = export_dataset(
-        work_dir / "data", split.get("val_fraction", 0.2), split.get("split_seed", 0)
+        work_dir / "data",
+        split.get("val_fraction", 0.2),
+        split.get("split_seed", 0),
+        crop=get_backbone(config.architecture).crop,
     )
     TrainingJob.objects.filter(pk=job.pk).update(
         dataset_hash=manifest.dataset_hash,

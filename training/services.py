@@ -150,7 +150,10 @@ def start_training(user=None, trigger=TrainingJob.Trigger.BUTTON, **params):
     parameters; nothing is created then.
     """
     params = default_params(**params)
-    plan = plan_dataset(params["val_fraction"], params["split_seed"])
+    from .ml.backbones import get_backbone
+
+    crop = get_backbone(params["architecture"]).crop
+    plan = plan_dataset(params["val_fraction"], params["split_seed"], crop=crop)
     outer = connection.in_atomic_block
     with transaction.atomic():
         _serialise_job_starts()

@@ -21,7 +21,15 @@ def start(api, **params):
 
 def test_a_trainer_starts_a_job_with_parameters(api, enrolled):  # noqa: F811
     enrolled(people=2, per_person=2)
-    response = start(api, epochs=3, learning_rate=0.01, image_size=64, seed=7, val_fraction=0.5)
+    response = start(
+        api,
+        architecture="resnet18",
+        epochs=3,
+        learning_rate=0.01,
+        image_size=64,
+        seed=7,
+        val_fraction=0.5,
+    )
     assert response.status_code == 201
     job = TrainingJob.objects.get()
     assert response.json()["id"] == job.pk
@@ -43,7 +51,9 @@ def test_an_unknown_parameter_is_refused(api, enrolled):  # noqa: F811
     ("params", "message"),
     [
         ({"epochs": 0}, "epochs must be between 1 and 10000, got 0"),
-        ({"fine_tune_from": "layer9"}, "fine_tune_from must be one of"),
+        ({"fine_tune_from": "layer9"}, '"layer9" is not a valid choice'),
+        ({"architecture": "resnet18", "fine_tune_from": "stage5"}, "fine_tune_from must be one"),
+        ({"image_size": 112}, "takes 150 px faces only"),
         ({"val_fraction": 1.5}, "validation fraction"),
         ({"epochs": "many"}, "epochs: A valid integer is required."),
     ],

@@ -12,7 +12,7 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
-TINY = {"epochs": 3, "image_size": 64, "batch_size": 8, "pretrained": "none"}
+TINY = {"epochs": 3, "batch_size": 8}
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ def test_each_identified_face_is_kept_with_its_face_and_embedding(member_client,
     rows = list(PredictionFace.objects.order_by("index"))
     assert len(rows) == 2
     for row in rows:
-        assert row.face_crop and row.crop_box and len(bytes(row.embedding)) == 512 * 4
+        assert row.face_crop and row.crop_box and len(bytes(row.embedding)) == 128 * 4
         assert row.embedding_version == services.active_version()
         assert row.prediction.faces[row.index]["box"] == row.box
 

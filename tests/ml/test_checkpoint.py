@@ -46,7 +46,9 @@ def test_it_round_trips_a_checkpoint_through_weights_only_loading(saved):
     assert checkpoint["classes"] == fields["classes"]
     assert checkpoint["metrics"] == fields["metrics"]
     assert checkpoint["calibration"] == fields["calibration"]
-    assert TrainConfig.from_dict(checkpoint["config"]) == TrainConfig(architecture="resnet18", pretrained="none")
+    assert TrainConfig.from_dict(checkpoint["config"]) == TrainConfig(
+        architecture="resnet18", pretrained="none"
+    )
     assert checkpoint["mean"] == pytest.approx(list(IMAGENET_MEAN))
     for key, tensor in fields["state_dict"].items():
         assert torch.equal(checkpoint["state_dict"][key], tensor)

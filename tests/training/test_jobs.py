@@ -10,7 +10,7 @@ from training.jobs import claim_job, run_job
 from training.models import ModelVersion, TrainingJob
 from training.tasks import run_training_job
 
-from .conftest import TINY
+from .conftest import TINY, TINY_RESNET
 
 pytestmark = pytest.mark.django_db
 
@@ -30,8 +30,41 @@ def test_a_job_trains_and_stores_an_active_model_version(enrolled):
     assert version.is_active and version.dataset_hash == job.dataset_hash
     assert [c["id"] for c in version.classes] == [p.pk for p in people]
     checkpoint = torch.load(version.artifact.path, weights_only=True, map_location="cpu")
-    assert checkpoint["architecture"] == "resnet18"
+    assert checkpoint["architecture"] == "dlib-face-resnet"
+    assert checkpoint["config"]["head"] == "cosine" and checkpoint["image_size"] == 150
     assert [c["name"] for c in checkpoint["classes"]] == ["Person 0", "Person 1", "Person 2"]
+
+
+def test_a_resnet18_job_trains_on_margin_crops_as_the_recipe_does(enrolled):
+    enrolled()
+    job = queued_job(**TINY_RESNET)
+    assert run_job(job.pk) == TrainingJob.Status.SUCCEEDED
+    version = TrainingJob.objects.get().model_version
+    checkpoint = torch.load(version.artifact.path, weights_only=True, map_location="cpu")
+    assert checkpoint["architecture"] == "resnet18" and checkpoint["image_size"] == 64
+    assert checkpoint["mean"] == pytest.approx([0.485, 0.456, 0.406])
+    from tests.images import person_image
+
+    assert len(services.identify(person_image(1, 99))["faces"]) == 1
+
+
+def test_a_job_whose_face_network_weights_are_damaged_fails_and_keeps_the_active_model(
+    enrolled, monkeypatch, tmp_path
+):
+    from training.ml.backbones import dlib_face_resnet
+
+    enrolled()
+    run_job(queued_job(epochs=1).pk)
+    active = services.active_version()
+    damaged = tmp_path / "damaged.dat"
+    damaged.write_bytes(dlib_face_resnet.weights_path().read_bytes()[:5000])
+    monkeypatch.setattr(dlib_face_resnet, "_wheel_file", lambda name: damaged)
+    job = queued_job()
+    assert run_job(job.pk) == TrainingJob.Status.FAILED
+    job.refresh_from_db()
+    assert "face network's weights cannot be read" in job.error
+    assert "pip install" in job.error
+    assert services.active_version() == active
 
 
 def test_a_second_delivery_of_the_same_job_does_nothing(enrolled):
@@ -88,7 +121,7 @@ def test_a_failing_job_records_why_and_keeps_the_active_model(enrolled, monkeypa
 
     # The only thing not run for real: a download from the internet.
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
-    job = queued_job(pretrained="imagenet")
+    job = queued_job(**TINY_RESNET | {"pretrained": "imagenet"})
     assert run_job(job.pk) == TrainingJob.Status.FAILED
     job.refresh_from_db()
     assert "FACEWEB_PRETRAINED" in job.error

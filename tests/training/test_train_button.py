@@ -18,7 +18,7 @@ def form_as_shown(**changes):
 def test_a_second_press_of_train_shows_the_job_already_queued(client, make_user, enrolled):  # noqa: F811
     enrolled(people=2, per_person=2)
     client.force_login(make_user("trainer"))
-    form = form_as_shown(epochs=3, image_size=64, pretrained="none")
+    form = form_as_shown(epochs=3)
     first = client.post(reverse("training:home"), form)
     second = client.post(reverse("training:home"), form, follow=True)
     job = TrainingJob.objects.get()
