@@ -181,6 +181,15 @@ class TrainingParamsSerializer(serializers.Serializer):
 class TrainingJobSerializer(serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     model_version = serializers.SerializerMethodField()
+    worker_silent_minutes = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="Minutes since the worker running this job last reported, once it has "
+        "been silent for a while (a killed worker); null otherwise.",
+    )
+    warning = serializers.CharField(
+        read_only=True, help_text="Why a running job may be stuck; empty when all is well."
+    )
 
     class Meta:
         model = TrainingJob
@@ -195,6 +204,8 @@ class TrainingJobSerializer(serializers.ModelSerializer):
             "cancel_requested",
             "device",
             "model_version",
+            "worker_silent_minutes",
+            "warning",
             "created_by",
             "created_at",
             "started_at",

@@ -136,17 +136,25 @@ def link_split(split: Split, out: Path) -> Path:
 class FaceCropper:
     """Detects and crops the subject's face of each photo once, whatever the seed, as the
     app does on upload (training.ml.faces): the margin crop, or with kind "chip" the
-    aligned chip the face network takes."""
+    aligned chip the face network takes. pick "subject" takes the face enrolment would
+    take (none when two are alike); "centre" the detected face nearest the photo's centre,
+    which is the one an LFW label names, for photos being identified (the app identifies
+    every face; a benchmark scores the labelled one)."""
 
-    def __init__(self, kind: str = "margin"):
+    def __init__(self, kind: str = "margin", pick: str = "subject"):
         self.kind = kind
+        self.pick = pick
         self.crops: dict[Path, Image.Image | None] = {}
 
     def __call__(self, path: Path) -> Image.Image | None:
         if path not in self.crops:
             with Image.open(path) as opened:
                 image = ImageOps.exif_transpose(opened).convert("RGB")
-            subject = choose_subject(detect_faces(image))
+            faces = detect_faces(image)
+            if self.pick == "centre":
+                subject = nearest_the_centre(faces, image.size)
+            else:
+                subject = choose_subject(faces)
             if subject is None:
                 self.crops[path] = None
             elif self.kind == "chip":
@@ -154,6 +162,17 @@ class FaceCropper:
             else:
                 self.crops[path] = crop_face(image, subject.box)
         return self.crops[path]
+
+
+def nearest_the_centre(faces, size):
+    if not faces:
+        return None
+
+    def distance(face):
+        x, y, w, h = face.box
+        return (x + w / 2 - size[0] / 2) ** 2 + (y + h / 2 - size[1] / 2) ** 2
+
+    return min(faces, key=distance)
 
 
 def write_crops(photos_by_person: dict, cropper: FaceCropper, folder: Path) -> int:

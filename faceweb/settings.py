@@ -206,6 +206,8 @@ FACEWEB_IMPORT_MAX_FOLDER_FILES = env_int("FACEWEB_IMPORT_MAX_FOLDER_FILES", 100
 # A job or import queued this long without a worker taking it is sent to the broker again
 # (its message may have been lost in a broker restart).
 FACEWEB_QUEUE_LOST_SECONDS = env_int("FACEWEB_QUEUE_LOST_SECONDS", 600)
+# ... up to this many sends in all; then it fails with the reason instead of staying queued.
+FACEWEB_QUEUE_MAX_SENDS = env_int("FACEWEB_QUEUE_MAX_SENDS", 3)
 # A running import whose worker has not reported for this long is stopped, to be resumed.
 FACEWEB_IMPORT_STALE_SECONDS = env_int("FACEWEB_IMPORT_STALE_SECONDS", 300)
 # The data quality page warns about people with fewer usable photos than this.
@@ -224,6 +226,8 @@ FACEWEB_SPLIT_SEED = env_int("FACEWEB_SPLIT_SEED", 0)
 FACEWEB_WORK_DIR = Path(env_str("FACEWEB_WORK_DIR", str(DATA_DIR / "work")))
 # A running job that has not reported for this long is taken for dead (its worker was killed).
 FACEWEB_JOB_STALE_SECONDS = env_int("FACEWEB_JOB_STALE_SECONDS", 15 * 60)
+# A running job silent this long is shown with a warning that no worker has reported.
+FACEWEB_JOB_SILENT_SECONDS = env_int("FACEWEB_JOB_SILENT_SECONDS", 2 * 60)
 FACEWEB_TRAINING_SOFT_TIME_LIMIT = env_int("FACEWEB_TRAINING_SOFT_TIME_LIMIT", 6 * 3600)
 FACEWEB_TRAINING_TIME_LIMIT = env_int("FACEWEB_TRAINING_TIME_LIMIT", 6 * 3600 + 300)
 # Intra-op threads for identification in web processes. One per process keeps several
@@ -327,7 +331,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ApiSchema",
     "EXCEPTION_HANDLER": "api.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "identify": env_str("FACEWEB_IDENTIFY_RATE", "120/min"),
@@ -341,6 +345,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Separate request and response components: an upload is a binary file in a request and
+    # read-only fields are left out of it, so a client generated from the schema can send.
+    "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI from the installed package, so the docs page works without internet.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

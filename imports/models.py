@@ -30,6 +30,9 @@ class BulkImport(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    queue_sends = models.PositiveSmallIntegerField(
+        default=0, help_text="How many times it was handed to the broker while queued."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

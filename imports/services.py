@@ -214,6 +214,7 @@ def confirm_import(bulk, user):
         confirmed_at=Coalesce(F("confirmed_at"), timezone.now()),
         error="",
         attempts=0,
+        queue_sends=0,
     )
     if not queued:
         return False
@@ -243,7 +244,7 @@ def enqueue(import_id):
         )
         return False
     BulkImport.objects.filter(pk=import_id, status=Status.QUEUED).update(
-        heartbeat_at=timezone.now()
+        heartbeat_at=timezone.now(), queue_sends=F("queue_sends") + 1
     )
     return True
 
@@ -251,12 +252,35 @@ def enqueue(import_id):
 def requeue_lost_imports():
     """Send again imports queued for longer than FACEWEB_QUEUE_LOST_SECONDS: their message
     may have been lost (a broker restarted without persistence). A second delivery of one
-    that is still queued does nothing twice (claim_import). Returns the ids sent again."""
-    cutoff = timezone.now() - timedelta(seconds=settings.FACEWEB_QUEUE_LOST_SECONDS)
+    that is still queued does nothing twice (claim_import).
+
+    An import already sent FACEWEB_QUEUE_MAX_SENDS times stops with the reason, to be
+    resumed or discarded. While another import runs (and reports), queued ones may be
+    waiting behind it: they are left alone. Safe to repeat. Returns the ids sent again.
+    """
+    now = timezone.now()
+    running_since = now - timedelta(seconds=settings.FACEWEB_IMPORT_STALE_SECONDS)
+    if BulkImport.objects.filter(status=Status.RUNNING, heartbeat_at__gte=running_since).exists():
+        return []
+    cutoff = now - timedelta(seconds=settings.FACEWEB_QUEUE_LOST_SECONDS)
     waiting = BulkImport.objects.filter(status=Status.QUEUED).filter(
         Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, confirmed_at__lt=cutoff)
     )
+    given_up = waiting.filter(queue_sends__gte=settings.FACEWEB_QUEUE_MAX_SENDS)
+    for bulk in given_up.only("pk", "confirmed_at", "queue_sends"):
+        BulkImport.objects.filter(pk=bulk.pk, status=Status.QUEUED).update(
+            status=Status.FAILED, finished_at=now, error=_never_delivered(bulk, now)
+        )
     return [pk for pk in waiting.values_list("pk", flat=True) if enqueue(pk)]
+
+
+def _never_delivered(bulk, now):
+    minutes = round((now - (bulk.confirmed_at or now)).total_seconds() / 60)
+    return (
+        f"The task queue never delivered this import: it was sent to the task queue "
+        f"{bulk.queue_sends} times over {minutes} minutes and no worker took it (its message "
+        "was lost, or no worker is running). Press Resume once the workers run, or Discard."
+    )
 
 
 def claim_import(import_id, worker=""):
@@ -414,7 +438,7 @@ def requeue_left_by(worker):
     )
     for import_id in lost:
         if BulkImport.objects.filter(pk=import_id, status=Status.RUNNING, worker=worker).update(
-            status=Status.QUEUED, worker=""
+            status=Status.QUEUED, worker="", queue_sends=0
         ):
             enqueue(import_id)
     return lost

@@ -117,10 +117,9 @@ def run_job(job_id, worker=""):
 
 def train_and_record(job, work_dir):
     """Export, fit and store the checkpoint; returns the new ModelVersion."""
+    from .ml.backbones import get_backbone
     from .ml.config import TrainConfig
     from .ml.train import fit
-
-    from .ml.backbones import get_backbone
 
     config_fields, split = split_config(job.params)
     config = TrainConfig.from_dict(config_fields)

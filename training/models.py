@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 
 class TrainingJob(models.Model):
@@ -35,6 +36,9 @@ class TrainingJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    queue_sends = models.PositiveSmallIntegerField(
+        default=0, help_text="How many times it was handed to the broker while queued."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -58,6 +62,30 @@ class TrainingJob(models.Model):
     @property
     def last_epoch(self):
         return self.history[-1] if self.history else None
+
+    @property
+    def worker_silent_minutes(self):
+        """Whole minutes since the worker running this job last reported, once that is longer
+        than FACEWEB_JOB_SILENT_SECONDS (the whole worker was killed?); None otherwise."""
+        if self.status != self.Status.RUNNING or self.heartbeat_at is None:
+            return None
+        silent = (timezone.now() - self.heartbeat_at).total_seconds()
+        if silent < settings.FACEWEB_JOB_SILENT_SECONDS:
+            return None
+        return int(silent // 60)
+
+    @property
+    def warning(self):
+        """What the job page and the API say about a running job whose worker went silent."""
+        minutes = self.worker_silent_minutes
+        if minutes is None:
+            return ""
+        limit = round(settings.FACEWEB_JOB_STALE_SECONDS / 60)
+        return (
+            f"No worker has reported on this job for {minutes} minutes: its worker may have "
+            f"been stopped or killed. It will be marked failed after {limit} minutes without "
+            "a report; until then it may still finish if the worker comes back."
+        )
 
 
 class ModelVersion(models.Model):

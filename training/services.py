@@ -244,7 +244,9 @@ def _enqueue(job_id):
         return False
     # heartbeat_at of a queued job: when it was last handed to the broker.
     TrainingJob.objects.filter(pk=job_id).update(
-        celery_task_id=result.id, heartbeat_at=timezone.now()
+        celery_task_id=result.id,
+        heartbeat_at=timezone.now(),
+        queue_sends=models.F("queue_sends") + 1,
     )
     return True
 
@@ -252,14 +254,38 @@ def _enqueue(job_id):
 def requeue_lost_jobs():
     """Send again jobs queued for longer than FACEWEB_QUEUE_LOST_SECONDS: their message may
     have been lost (a broker restarted without persistence). A second delivery of a job
-    still waiting in the queue does nothing twice (the worker claims a job once). A job the
-    broker refuses now fails with the reason. Returns the ids sent again."""
-    cutoff = timezone.now() - timedelta(seconds=settings.FACEWEB_QUEUE_LOST_SECONDS)
-    waiting = TrainingJob.objects.filter(status=TrainingJob.Status.QUEUED).filter(
+    still waiting in the queue does nothing twice (the worker claims a job once).
+
+    A job already sent FACEWEB_QUEUE_MAX_SENDS times fails with the reason, and so does one
+    the broker refuses now. While a job runs (and reports), the ones queued behind it wait
+    their turn on the one training worker: they are left alone. Safe to repeat. Returns the
+    ids sent again.
+    """
+    now = timezone.now()
+    running_since = now - timedelta(seconds=settings.FACEWEB_JOB_STALE_SECONDS)
+    Status = TrainingJob.Status
+    if TrainingJob.objects.filter(status=Status.RUNNING, heartbeat_at__gte=running_since).exists():
+        return []
+    cutoff = now - timedelta(seconds=settings.FACEWEB_QUEUE_LOST_SECONDS)
+    waiting = TrainingJob.objects.filter(status=Status.QUEUED).filter(
         models.Q(heartbeat_at__lt=cutoff)
         | models.Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
     )
+    given_up = waiting.filter(queue_sends__gte=settings.FACEWEB_QUEUE_MAX_SENDS)
+    for job in given_up.only("pk", "created_at", "queue_sends"):
+        TrainingJob.objects.filter(pk=job.pk, status=Status.QUEUED).update(
+            status=Status.FAILED, finished_at=now, error=_never_delivered(job, now)
+        )
     return [pk for pk in waiting.values_list("pk", flat=True) if _enqueue(pk)]
+
+
+def _never_delivered(job, now):
+    minutes = round((now - job.created_at).total_seconds() / 60)
+    return (
+        f"The task queue never delivered this job: it was sent to the task queue "
+        f"{job.queue_sends} times over {minutes} minutes and no worker took it (its message "
+        "was lost, or no training worker is running). Start a new job once the workers run."
+    )
 
 
 def cancel_job(job):

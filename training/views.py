@@ -101,6 +101,8 @@ def job_status(request, pk):
             "error": job.error,
             "device": job.device,
             "model_version": version.pk if version else None,
+            "worker_silent_minutes": job.worker_silent_minutes,
+            "warning": job.warning,
         }
     )
 

@@ -216,6 +216,54 @@ def test_a_queued_job_whose_message_was_lost_is_sent_again(api, settings, monkey
     assert services.requeue_lost_jobs() == []  # sent a moment ago
 
 
+def test_a_job_the_queue_never_delivers_fails_after_a_bounded_number_of_sends(
+    settings, monkeypatch
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from training import services
+
+    sent = []
+    monkeypatch.setattr("training.tasks.run_training_job.delay", lambda pk: sent.append(pk) or
+                        type("R", (), {"id": "t"})())  # fmt: skip
+    settings.FACEWEB_QUEUE_LOST_SECONDS = 600
+    settings.FACEWEB_QUEUE_MAX_SENDS = 3
+    job = TrainingJob.objects.create(params=TINY)
+    services._enqueue(job.pk)  # the first send, as start_training does
+    for _ in range(5):
+        TrainingJob.objects.filter(pk=job.pk).update(
+            heartbeat_at=timezone.now() - timedelta(hours=1)
+        )
+        services.requeue_lost_jobs()
+    job.refresh_from_db()
+    assert len(sent) == 3  # sent, then sent again twice, then given up
+    assert job.status == TrainingJob.Status.FAILED and job.finished_at
+    assert "sent to the task queue 3 times" in job.error
+    assert "no worker took it" in job.error
+
+
+def test_a_queued_job_waiting_behind_a_running_one_is_not_counted_as_lost(settings, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from training import services
+
+    monkeypatch.setattr("training.tasks.run_training_job.delay", lambda pk:
+                        type("R", (), {"id": "t"})())  # fmt: skip
+    settings.FACEWEB_QUEUE_MAX_SENDS = 1
+    TrainingJob.objects.create(
+        params=TINY, status=TrainingJob.Status.RUNNING, heartbeat_at=timezone.now()
+    )
+    waiting = TrainingJob.objects.create(
+        params=TINY, queue_sends=1, heartbeat_at=timezone.now() - timedelta(hours=3)
+    )
+    assert services.requeue_lost_jobs() == []
+    assert TrainingJob.objects.get(pk=waiting.pk).status == TrainingJob.Status.QUEUED
+
+
 @pytest.mark.parametrize("path", ["/etc/passwd", "../secret_key", "/nonexistent/x.pt", "a/../../b"])
 def test_starting_weights_outside_the_models_folder_are_refused(api, path, settings, tmp_path):
     from training import services

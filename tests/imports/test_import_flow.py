@@ -149,6 +149,30 @@ def test_a_restarted_worker_requeues_the_import_it_left_running(
     assert BulkImport.objects.get().status == BulkImport.Status.QUEUED
 
 
+def test_an_import_whose_message_was_lost_is_sent_again_then_fails_with_the_reason(
+    previewed, member, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    sent = []
+    monkeypatch.setattr("imports.tasks.run_import.delay", sent.append)
+    settings.FACEWEB_QUEUE_MAX_SENDS = 2
+    with django_capture_on_commit_callbacks(execute=True):
+        services.confirm_import(previewed, member)
+    for _ in range(4):
+        BulkImport.objects.update(heartbeat_at=timezone.now() - timedelta(hours=1))
+        services.requeue_lost_imports()
+    bulk = BulkImport.objects.get()
+    assert sent == [bulk.pk, bulk.pk]
+    assert bulk.status == BulkImport.Status.FAILED
+    assert "sent to the task queue 2 times" in bulk.error and "Resume" in bulk.error
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.confirm_import(bulk, member)  # Resume: sent again, counted afresh
+    assert BulkImport.objects.values_list("status", "queue_sends").get() == ("queued", 1)
+
+
 def test_files_that_are_not_usable_photos_are_listed_with_their_reason(
     post_zip, member, member_client
 ):

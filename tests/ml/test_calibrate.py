@@ -5,10 +5,12 @@ import torch.nn.functional as F
 from training.ml.calibrate import (
     OPERATING_POINTS,
     calibrate,
+    calibrate_margin,
     calibration_summary,
     choose_thresholds,
     class_centroids,
     fit_temperature,
+    margin_scores,
     unknown_scores,
 )
 
@@ -107,3 +109,80 @@ def test_without_validation_photos_calibration_says_it_has_no_thresholds():
     assert calibration["thresholds"] is None
     assert "no validation photos" in calibration["note"]
     assert calibration["centroids"].shape == (3, 4)  # a threshold set by hand still works
+
+
+def clustered_embeddings(people=4, photos=5, spread=0.25, seed=0):
+    """Photos of each person spread around a person's direction in 16 dimensions."""
+    generator = torch.Generator().manual_seed(seed)
+    centres = F.normalize(torch.randn(people, 16, generator=generator), dim=1)
+    labels = torch.arange(people).repeat_interleave(photos)
+    noise = torch.randn(len(labels), 16, generator=generator) * spread
+    return centres[labels] + noise, labels, centres
+
+
+def test_the_margin_score_prefers_a_face_near_one_person_to_one_between_two():
+    centroids = torch.eye(3)
+    near_one = torch.tensor([[0.9, 0.1, 0.0]])
+    between = torch.tensor([[0.7, 0.7, 0.0]])
+
+    named = torch.tensor([0])
+
+    assert margin_scores(near_one, centroids, named) > margin_scores(between, centroids, named)
+
+
+def test_margin_calibration_takes_centroids_from_every_photo():
+    embeddings, labels, _ = clustered_embeddings()
+
+    calibration = calibrate_margin(embeddings, labels, 4)
+
+    expected = class_centroids(embeddings, labels, 4)
+    assert torch.allclose(calibration["centroids"], expected, atol=1e-6)
+    assert calibration["method"] == "margin"
+    assert calibration["calibration_images"] == len(labels)
+
+
+def test_margin_thresholds_accept_their_share_of_left_out_photos():
+    embeddings, labels, _ = clustered_embeddings(people=10, photos=10)
+
+    thresholds = calibrate_margin(embeddings, labels, 10)["thresholds"]
+
+    assert thresholds["strict"] >= thresholds["normal"] >= thresholds["lenient"]
+    # Scored as new faces against the full centroids, at least the normal share passes.
+    named = (F.normalize(embeddings, dim=1) @ class_centroids(embeddings, labels, 10).T).argmax(1)
+    scores = margin_scores(embeddings, class_centroids(embeddings, labels, 10), named)
+    assert (scores >= thresholds["normal"]).float().mean() >= OPERATING_POINTS["normal"]
+
+
+def test_strangers_score_under_the_normal_threshold():
+    embeddings, labels, centres = clustered_embeddings(people=10, photos=6, spread=0.2)
+    strangers, _, _ = clustered_embeddings(people=10, photos=6, spread=0.2, seed=1)
+    calibration = calibrate_margin(embeddings, labels, 10)
+    centroids = calibration["centroids"]
+    named = (F.normalize(strangers, dim=1) @ centroids.T).argmax(1)
+
+    named_wrongly = (
+        margin_scores(strangers, centroids, named) >= calibration["thresholds"]["normal"]
+    )
+
+    assert named_wrongly.float().mean() < 0.2
+
+
+def test_a_person_with_one_photo_gives_no_left_out_score():
+    embeddings, labels, _ = clustered_embeddings(people=2, photos=1)
+
+    calibration = calibrate_margin(embeddings, labels, 2)
+
+    assert calibration["thresholds"] is None and calibration["calibration_images"] == 0
+
+
+def test_a_photo_the_others_would_give_to_someone_else_counts_as_refused():
+    # Person 1's second photo lies on person 0's direction.
+    embeddings = torch.tensor([[1.0, 0.0], [1.0, 0.05], [0.0, 1.0], [0.99, 0.02]])
+    labels = torch.tensor([0, 0, 1, 1])
+
+    calibration = calibrate_margin(embeddings, labels, 2)
+
+    # Three photos can be scored; the refused one is the lowest, so the lenient point
+    # (accept 98%) must sit below every real score: at minus infinity.
+    assert calibration["calibration_images"] == 4
+    assert calibration["thresholds"]["lenient"] == float("-inf")

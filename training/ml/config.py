@@ -27,7 +27,7 @@ FINE_TUNE_CHOICES = tuple(
 ) + ("all", "auto")
 # "auto": the backbone's default (see Backbone and TrainConfig.__post_init__).
 AUGMENTATIONS = ("none", "light", "strong", "auto")
-HEADS = ("cosine", "linear", "auto")
+HEADS = ("class_means", "cosine", "linear", "auto")
 OPTIMIZERS = ("adamw", "adam")
 SCHEDULES = ("onecycle", "constant")
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -62,8 +62,9 @@ class TrainConfig:
     # "auto": the backbone's own weights ("face" for the face network, "imagenet" for the
     # ResNets); "none": random weights; or a path to a state dict.
     pretrained: str = "auto"
-    # The new last layer: "cosine" (normalised, starting from each person's mean
-    # embedding) or "linear" (the recipe's); "auto": the backbone's.
+    # The new last layer: "class_means" (each person's mean embedding, nothing trained),
+    # "cosine" (normalised, trained from each person's mean embedding) or "linear" (the
+    # recipe's); "auto": the backbone's.
     head: str = "auto"
     optimizer: str = "adamw"
     schedule: str = "onecycle"
@@ -140,6 +141,10 @@ class TrainConfig:
         for name in ("head", "augmentation", "unknown_score"):
             value = getattr(self, name)
             values[name] = backbone.defaults[name] if value == "auto" else value
+        if values["head"] == "class_means" and self.resolved_fine_tune_from() != "fc":
+            raise ValueError(
+                "the class_means head trains nothing, so fine_tune_from must be fc or auto"
+            )
         return values
 
     def resolved_fine_tune_from(self) -> str:
@@ -152,6 +157,8 @@ class TrainConfig:
         """
         if self.fine_tune_from != "auto":
             return self.fine_tune_from
+        if self.head == "class_means":
+            return "fc"
         if self.pretrained == "none":
             return "all"
         return get_backbone(self.architecture).default_fine_tune_from

@@ -49,10 +49,11 @@ def build_model(
 
 
 def make_head(head: str, in_features: int, num_classes: int) -> nn.Module:
-    """The new last layer: "linear" (the recipe's) or "cosine" (CosineHead)."""
+    """The new last layer: "linear" (the recipe's) or "cosine" (CosineHead; also the
+    "class_means" head, whose weights are set, not trained)."""
     if head not in HEADS:
         raise ValueError(f"head must be one of {', '.join(HEADS)}, got {head!r}")
-    if head == "cosine":
+    if head in ("cosine", "class_means"):
         return CosineHead(in_features, num_classes)
     return nn.Linear(in_features, num_classes)
 

