@@ -15,20 +15,25 @@ from imports.models import BulkImport, ImportFile
 
 from .exceptions import Conflict, InvalidUpload, QueueUnavailable
 from .permissions import IsEditor
-from .serializers import ErrorSerializer, IdentitySerializer
+from .serializers import BY_HELP, MAX_ROW_ID, ErrorSerializer, IdentitySerializer
 
 ERROR = OpenApiResponse(ErrorSerializer)
 
 
+class RowIdField(serializers.IntegerField):
+    def __init__(self, **kwargs):
+        super().__init__(min_value=1, max_value=MAX_ROW_ID, **kwargs)
+
+
 class PhotoIdsField(serializers.ListField):
-    child = serializers.IntegerField()
+    child = RowIdField()
 
     def __init__(self, **kwargs):
         super().__init__(allow_empty=False, **kwargs)
 
 
 class MergeRequestSerializer(serializers.Serializer):
-    into = serializers.IntegerField(help_text="The person who stays, with their name.")
+    into = RowIdField(help_text="The person who stays, with their name.")
 
 
 class MergeResultSerializer(serializers.Serializer):
@@ -47,7 +52,7 @@ class SplitRequestSerializer(serializers.Serializer):
 
 class MoveRequestSerializer(serializers.Serializer):
     images = PhotoIdsField(help_text="Ids of this person's photos to move.")
-    to = serializers.IntegerField(help_text="The person who gets them.")
+    to = RowIdField(help_text="The person who gets them.")
 
 
 class MoveResultSerializer(serializers.Serializer):
@@ -147,7 +152,9 @@ class BulkImportSerializer(serializers.ModelSerializer):
     people = ImportPersonSerializer(many=True, read_only=True)
     progress = serializers.SerializerMethodField()
     problems = serializers.SerializerMethodField()
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text=BY_HELP
+    )
 
     class Meta:
         model = BulkImport

@@ -15,7 +15,7 @@ from identities.review import DECISIONS, AlreadyReviewed, ReviewError, review_fa
 
 from .exceptions import Conflict
 from .permissions import IsEditor
-from .serializers import CandidateSerializer, ErrorSerializer
+from .serializers import BY_HELP, CandidateSerializer, ErrorSerializer
 
 ERROR = OpenApiResponse(ErrorSerializer)
 
@@ -23,8 +23,12 @@ ERROR = OpenApiResponse(ErrorSerializer)
 class PredictionFaceSerializer(serializers.ModelSerializer):
     box = serializers.ListField(child=serializers.IntegerField())
     candidates = CandidateSerializer(many=True)
-    identity_name = serializers.CharField(source="identity.name", default=None)
-    reviewed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    identity_name = serializers.CharField(
+        source="identity.name", default=None, allow_null=True, help_text="null: unknown."
+    )
+    reviewed_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text=BY_HELP
+    )
     training_images = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:

@@ -5,18 +5,30 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from identities.models import FaceImage, Identity, Prediction, clean_new_name
-from training.ml.config import ARCHITECTURES, FINE_TUNE_CHOICES, HEADS
+from training.ml.config import (
+    ARCHITECTURES,
+    FINE_TUNE_CHOICES,
+    HEADS,
+    MAX_IMAGE_SIZE,
+    MIN_IMAGE_SIZE,
+)
 from training.models import ModelVersion, TrainingJob
 from training.services import STRICTNESS_CHOICES
 
 # identify_upload stores the five best candidates per face; a request may ask for fewer.
 MAX_TOP_K = 5
+# The largest id a row can have (BigAutoField): a larger one in a query is refused by the
+# database, failing the whole request.
+MAX_ROW_ID = 2**63 - 1
+BY_HELP = "A username; null for what the schedule or a command did, or once the user is gone."
 
 
 class IdentitySerializer(serializers.ModelSerializer):
     photo_count = serializers.SerializerMethodField()
     usable_photo_count = serializers.SerializerMethodField()
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text=BY_HELP
+    )
 
     class Meta:
         model = Identity
@@ -133,17 +145,49 @@ class ImageUploadResultSerializer(serializers.Serializer):
     refused = RefusedFileSerializer(many=True)
 
 
+class InRange:
+    """A training parameter whose range the schema states (api.schema) and default_params
+    checks, so that the API, the Training page and `manage.py train` refuse a value with
+    the same message."""
+
+    def __init__(self, minimum, maximum, *, open_below=False, open_above=False, **kwargs):
+        self.range = {"minimum": minimum, "maximum": maximum}
+        if open_below:
+            self.range["exclusiveMinimum"] = True
+        if open_above:
+            self.range["exclusiveMaximum"] = True
+        super().__init__(**kwargs)
+
+
+class IntegerInRange(InRange, serializers.IntegerField):
+    pass
+
+
+class NumberInRange(InRange, serializers.FloatField):
+    pass
+
+
 class TrainingParamsSerializer(serializers.Serializer):
     """The parameters a job may be started with; the rest take their defaults.
 
     Ranges and choices are checked by training.services.default_params, the one place that
     knows them, so the API, the Training page and `manage.py train` refuse the same values.
+    Their ranges are repeated here for the schema (tests/api/test_schema.py checks that
+    the two agree).
     """
 
-    epochs = serializers.IntegerField(required=False)
-    learning_rate = serializers.FloatField(required=False)
-    batch_size = serializers.IntegerField(required=False)
-    image_size = serializers.IntegerField(required=False, help_text="Network input, in pixels.")
+    epochs = IntegerInRange(1, 10_000, required=False)
+    learning_rate = NumberInRange(
+        0, 1, open_below=True, required=False, help_text="The peak rate of the one-cycle schedule."
+    )
+    batch_size = IntegerInRange(1, 4096, required=False)
+    image_size = IntegerInRange(
+        0,
+        MAX_IMAGE_SIZE,
+        required=False,
+        help_text=f"Network input, in pixels: 0 (the network's own size) or from "
+        f"{MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE}. The face network takes only its own 150.",
+    )
     architecture = serializers.ChoiceField(
         choices=list(ARCHITECTURES),
         required=False,
@@ -163,9 +207,16 @@ class TrainingParamsSerializer(serializers.Serializer):
         help_text="auto (the network's own weights), none (random weights) or the name of "
         "a state-dict file in the models folder.",
     )
-    seed = serializers.IntegerField(required=False)
-    val_fraction = serializers.FloatField(required=False, help_text="At least 0, below 1.")
-    split_seed = serializers.IntegerField(required=False, min_value=0)
+    seed = IntegerInRange(0, 2**32 - 1, required=False)
+    val_fraction = NumberInRange(
+        0,
+        1,
+        open_above=True,
+        required=False,
+        help_text="The share of each person's photos kept for validation.",
+    )
+    # Checked here: the dataset split takes any seed.
+    split_seed = serializers.IntegerField(required=False, min_value=0, max_value=2**32 - 1)
 
     def validate(self, attrs):
         # A misspelt parameter must not silently train with a default instead.
@@ -179,7 +230,9 @@ class TrainingParamsSerializer(serializers.Serializer):
 
 
 class TrainingJobSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text=BY_HELP
+    )
     model_version = serializers.SerializerMethodField()
     worker_silent_minutes = serializers.IntegerField(
         read_only=True,
@@ -272,7 +325,9 @@ class IdentifyResultSerializer(serializers.Serializer):
 
 
 class PredictionSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text=BY_HELP
+    )
     faces = FaceResultSerializer(many=True, read_only=True)
     photo_url = serializers.SerializerMethodField()
 

@@ -9,8 +9,9 @@ all but 20%) and is tested on the others, which neither training nor calibration
 --unknown-people persons (or the persons of --unknown) are held back as strangers. The
 enrolled photos go through what the app does: the subject's face is detected and cropped
 (an aligned chip for the face network, a margin crop for a ResNet) with
-training.ml.faces, split into train/ and val/ as the export splits them, and trained with
-training.ml.train.fit; the test and stranger photos are identified through
+training.ml.faces (where several faces are alike, the centred one, as a user's *Pick the
+face* would choose), split into train/ and val/ as the export splits them, and trained
+with training.ml.train.fit; the test and stranger photos are identified through
 Predictor.identify. An enrolment photo with no face found is left out, as the app does;
 a test photo with no face counts as a miss and as not accepted, a stranger's photo with
 no face as not accepted.
@@ -104,7 +105,7 @@ def run_pipeline(args, pipeline, split, seed, croppers) -> dict:
     """Train one pipeline on the split's enrolled photos; measure on its test photos."""
     config = make_config(args, pipeline, seed).resolved()
     crop = get_backbone(config.architecture).crop
-    cropper, identified = croppers[crop, "subject"], croppers[crop, "centre"]
+    cropper, identified = croppers[crop, "picked"], croppers[crop, "centre"]
     train, val, skipped = usable_enrolment(split, cropper)
     with tempfile.TemporaryDirectory(prefix="faceweb-accuracy-") as tmp:
         data_dir = Path(tmp)
@@ -234,7 +235,7 @@ def main(argv=None) -> None:
     croppers = {
         (kind, pick): FaceCropper(kind, pick)
         for kind in ("margin", "chip")
-        for pick in ("subject", "centre")
+        for pick in ("picked", "centre")
     }
     results = {name: [] for name in [*args.pipeline_list, "baseline"]}
     for seed in args.seed_list:

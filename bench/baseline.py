@@ -136,10 +136,11 @@ def link_split(split: Split, out: Path) -> Path:
 class FaceCropper:
     """Detects and crops the subject's face of each photo once, whatever the seed, as the
     app does on upload (training.ml.faces): the margin crop, or with kind "chip" the
-    aligned chip the face network takes. pick "subject" takes the face enrolment would
-    take (none when two are alike); "centre" the detected face nearest the photo's centre,
-    which is the one an LFW label names, for photos being identified (the app identifies
-    every face; a benchmark scores the labelled one)."""
+    aligned chip the face network takes. pick "subject" takes the face enrolment takes on
+    its own (none when two are alike); "picked" that, or when several faces are alike the
+    one nearest the photo's centre, as a user's *Pick the face* click would (the LFW label
+    names the centred person); "centre" the face nearest the centre, for photos being
+    identified (the app identifies every face; a benchmark scores the labelled one)."""
 
     def __init__(self, kind: str = "margin", pick: str = "subject"):
         self.kind = kind
@@ -151,10 +152,9 @@ class FaceCropper:
             with Image.open(path) as opened:
                 image = ImageOps.exif_transpose(opened).convert("RGB")
             faces = detect_faces(image)
-            if self.pick == "centre":
+            subject = choose_subject(faces)
+            if self.pick == "centre" or (self.pick == "picked" and subject is None):
                 subject = nearest_the_centre(faces, image.size)
-            else:
-                subject = choose_subject(faces)
             if subject is None:
                 self.crops[path] = None
             elif self.kind == "chip":

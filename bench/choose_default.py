@@ -39,9 +39,7 @@ def main():
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS))
     args = parser.parse_args()
     croppers = {
-        (kind, pick): FaceCropper(kind, pick)
-        for kind in ("chip",)
-        for pick in ("subject", "centre")
+        (kind, pick): FaceCropper(kind, pick) for kind in ("chip",) for pick in ("picked", "centre")
     }
     seeds = [int(s) for s in args.seeds.split(",")]
     splits = {

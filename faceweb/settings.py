@@ -348,6 +348,10 @@ SPECTACULAR_SETTINGS = {
     # Separate request and response components: an upload is a binary file in a request and
     # read-only fields are left out of it, so a client generated from the schema can send.
     "COMPONENT_SPLIT_REQUEST": True,
+    # api.urls' converter of ids in paths.
+    "PATH_CONVERTER_OVERRIDES": {
+        "int64": {"type": "integer", "format": "int64", "minimum": 0, "maximum": 2**63 - 1}
+    },
     # Swagger UI from the installed package, so the docs page works without internet.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

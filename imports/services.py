@@ -383,6 +383,8 @@ def finish(bulk, status, error=""):
         ).values_list("pk", flat=True)
         note_changed(set(touched))
         name = bulk.archive.name
+        # The row stays as the import's record, no longer naming a zip that is gone.
+        BulkImport.objects.filter(pk=bulk.pk).update(archive="")
         transaction.on_commit(lambda: default_storage.delete(name))
 
 

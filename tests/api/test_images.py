@@ -145,3 +145,24 @@ def test_a_photo_is_only_found_under_its_own_person(api, ada):
     wrong = reverse("api:image-detail", args=[other.pk, image.pk])
     assert api("editor").delete(wrong).status_code == 404
     assert ada.images.count() == 1
+
+
+TOO_LARGE_FOR_ANY_ROW = 2**80
+
+
+@pytest.mark.parametrize("kind", [None, "image"])
+def test_an_id_too_large_for_the_database_in_the_path_is_a_json_404(api, ada, kind):
+    image = add_face_image(ada, clean_image(jpeg_bytes()))
+    image.identity_id = TOO_LARGE_FOR_ANY_ROW
+    response = api("editor").get(image_url(image, kind))
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("path", ["split", "move"])
+def test_a_photo_id_too_large_for_the_database_is_a_400(api, ada, path):
+    other = Identity.objects.create(name="Alan Turing")
+    body = {"images": [TOO_LARGE_FOR_ANY_ROW], "name": "Someone Else", "to": other.pk}
+    response = api("editor").post(f"/api/v1/identities/{ada.pk}/{path}/", body, format="json")
+    assert response.status_code == 400
+    assert "images" in response.json()["error"]["details"]

@@ -78,6 +78,19 @@ def test_confirming_queues_the_import_and_running_it_adds_every_photo(
     assert {"import.preview", "import.confirm", "import.finish"} <= set(actions)
 
 
+def test_a_finished_import_keeps_its_record_but_neither_its_zip_nor_a_name_for_it(
+    member_client, previewed, private_storage, django_capture_on_commit_callbacks
+):
+    confirm(member_client, previewed, django_capture_on_commit_callbacks)
+    zip_name = BulkImport.objects.get().archive.name
+    with django_capture_on_commit_callbacks(execute=True):
+        services.run_import(previewed.pk, worker="w1")
+    bulk = BulkImport.objects.get()
+    assert bulk.status == BulkImport.Status.SUCCEEDED
+    assert not (private_storage / zip_name).exists()
+    assert not bulk.archive  # no row points to a file that is gone
+
+
 def test_a_second_delivery_of_a_finished_import_does_nothing(
     member_client, previewed, django_capture_on_commit_callbacks
 ):

@@ -9,7 +9,7 @@ def test_its_default_is_the_face_network_frozen_with_a_cosine_head():
     config = TrainConfig().resolved()
 
     assert config.architecture == "dlib-face-resnet"
-    assert (config.image_size, config.pretrained, config.head) == (150, "face", "cosine")
+    assert (config.image_size, config.pretrained, config.head) == (150, "face", "class_means")
     assert (config.augmentation, config.unknown_score) == ("none", "margin")
     assert TrainConfig().resolved_fine_tune_from() == "fc"
 

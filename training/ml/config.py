@@ -138,14 +138,24 @@ class TrainConfig:
                 f"choose {', '.join(backbone.pretrained_choices)} or a state-dict path"
             )
         values["pretrained"] = pretrained
-        for name in ("head", "augmentation", "unknown_score"):
+        for name in ("augmentation", "unknown_score"):
             value = getattr(self, name)
             values[name] = backbone.defaults[name] if value == "auto" else value
+        values["head"] = self._resolved_head(backbone)
         if values["head"] == "class_means" and self.resolved_fine_tune_from() != "fc":
             raise ValueError(
                 "the class_means head trains nothing, so fine_tune_from must be fc or auto"
             )
         return values
+
+    def _resolved_head(self, backbone) -> str:
+        if self.head != "auto":
+            return self.head
+        head = backbone.defaults["head"]
+        # Mean faces of a random network mean nothing: from random weights, train a head.
+        if head == "class_means" and self.pretrained == "none":
+            return "cosine"
+        return head
 
     def resolved_fine_tune_from(self) -> str:
         """The layer training starts from, with "auto" replaced by a concrete choice.
@@ -157,7 +167,7 @@ class TrainConfig:
         """
         if self.fine_tune_from != "auto":
             return self.fine_tune_from
-        if self.head == "class_means":
+        if self._resolved_head(get_backbone(self.architecture)) == "class_means":
             return "fc"
         if self.pretrained == "none":
             return "all"

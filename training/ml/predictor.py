@@ -138,11 +138,16 @@ class Predictor:
         batch = torch.stack([self.transform(image) for image in images])
         if self.dtype is not None:
             batch = batch.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), autocast(self.device, self.dtype):
-            if self.flip_average:
-                embeddings, logits = embed_mirrored(self.model, batch.to(self.device))
-            else:
-                embeddings, logits = embed_and_classify(self.model, batch.to(self.device))
+        with torch.inference_mode():
+            with autocast(self.device, self.dtype):
+                if self.flip_average:
+                    embeddings, _ = embed_mirrored(self.model, batch.to(self.device))
+                else:
+                    embeddings, _ = embed_and_classify(self.model, batch.to(self.device))
+            # The head in float32: in bf16 the cosines of a face to two close people's
+            # means round alike and the wrong one can win (0.25% of lfw_many's faces).
+            embeddings = embeddings.float()
+            logits = self.model.fc(embeddings)
             probabilities = torch.softmax(logits.float() / self.temperature, dim=1)
             values, indices = probabilities.topk(min(top_k, len(self.classes)), dim=1)
             scores = unknown_scores(
