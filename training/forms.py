@@ -80,8 +80,8 @@ class TrainForm(forms.Form):
         "name of a state-dict file in the models folder.",
     )
 
-    BASIC = ["fine_tune_from", "epochs", "learning_rate", "image_size", "augmentation",
-             "pretrained"]  # fmt: skip
+    BASIC = ["architecture", "head", "fine_tune_from", "epochs", "learning_rate",
+             "image_size", "augmentation", "pretrained"]  # fmt: skip
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -24,7 +24,8 @@ pytestmark = [
 def start_training(page):
     page.click("nav >> text=Training")
     page.fill("#id_epochs", "12")
-    page.fill("#id_pretrained", "none")
+    # A head that trains epoch by epoch, to watch (the default class-means head is one pass).
+    page.select_option("#id_head", "cosine")
     page.click("button:has-text('Train')")
     page.wait_for_selector("text=Waiting for a worker")
     job = TrainingJob.objects.latest("pk")

@@ -39,7 +39,9 @@ def test_a_form_on_another_site_cannot_post_as_the_logged_in_user(
     make_user("editor", "alice")
     log_in(page, live_server, "alice", "/login/")
     assert page.url == live_server.url + "/people/"
-    # The attacker's page: a self-submitting form aimed at faceweb's "add a person".
+    # The attacker's page: a self-submitting form aimed at faceweb's "add a person", on a
+    # blank page of its own (not faceweb's, whose Content-Security-Policy would block it).
+    page.goto("about:blank")
     page.set_content(
         f'<form method="post" action="{live_server.url}/people/">'
         '<input name="name" value="Mallory"></form>'

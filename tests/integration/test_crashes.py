@@ -11,7 +11,18 @@ import pytest
 from tests.images import write_people
 
 pytestmark = pytest.mark.integration
-LONG = ["--epochs", "300", "--image-size", "64", "--batch-size", "4", "--pretrained", "none"]
+LONG = [
+    "--architecture",
+    "resnet18",
+    "--epochs",
+    "300",
+    "--image-size",
+    "64",
+    "--batch-size",
+    "4",
+    "--pretrained",
+    "none",
+]
 
 
 def job_row(app, field):

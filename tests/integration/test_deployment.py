@@ -56,7 +56,7 @@ def test_a_team_deployment_trains_and_identifies_through_the_api(deployment):
         uploaded = http.post(f"{api}/identities/{identity['id']}/images/", files=files)
         assert uploaded.status_code == 201, uploaded.text
 
-    params = {"epochs": 3, "image_size": 64, "batch_size": 8, "pretrained": "none"}
+    params = {"epochs": 3, "batch_size": 8}
     job = http.post(f"{api}/training-jobs/", json=params).json()
     deadline = time.monotonic() + 240
     while job["status"] in ("queued", "running") and time.monotonic() < deadline:

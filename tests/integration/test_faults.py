@@ -19,7 +19,16 @@ from tests.integration.test_crashes import children, wait_for
 from tests.integration.test_deployment import free_port, wait_until_up
 
 pytestmark = pytest.mark.integration
-TRAIN = ["--image-size", "64", "--batch-size", "4", "--pretrained", "none"]
+TRAIN = [
+    "--architecture",
+    "resnet18",
+    "--image-size",
+    "64",
+    "--batch-size",
+    "4",
+    "--pretrained",
+    "none",
+]
 
 
 def shell(app, script):
@@ -81,7 +90,7 @@ def test_trainers_pressing_train_at_the_same_moment_start_one_job(app, tmp_path)
         barrier.wait()
         return requests.post(
             f"{base}/api/v1/training-jobs/",
-            json={"epochs": epochs, "pretrained": "none"},
+            json={"epochs": epochs},
             headers={"Authorization": f"Token {token}"},
             timeout=60,
         )

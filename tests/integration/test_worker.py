@@ -16,19 +16,13 @@ def test_a_real_worker_trains_a_model_that_then_identifies_a_photo(app, tmp_path
     trained = app.manage(
         "train",
         "--wait",
-        "--epochs",
-        "3",
-        "--image-size",
-        "64",
         "--batch-size",
         "8",
-        "--pretrained",
-        "none",
         timeout=180,
         check=False,
     )
     assert trained.returncode == 0, trained.stdout + trained.stderr + app.worker_log()
-    assert "epoch 3/3" in trained.stdout
+    assert "epoch 1/1" in trained.stdout  # the face network's class-means head: one pass
     assert "succeeded: model v1 (active)" in trained.stdout
 
     photo = tmp_path / "who.png"
