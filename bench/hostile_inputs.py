@@ -143,17 +143,9 @@ def servers(env, data_dir):
 
 
 def wait_until_up(url, seconds=60):
-    import requests
+    from tests.integration.test_deployment import wait_until_up as wait
 
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass  # not listening yet
-        time.sleep(0.3)
-    raise SystemExit(f"{url} did not come up")
+    wait(url, seconds)
 
 
 # --- the inputs ---------------------------------------------------------------------------

@@ -270,6 +270,12 @@ class PredictionFace(models.Model):
     embedding_version = models.ForeignKey(
         "training.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    embedding_model = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The base face network that made embedding (then the same for every model "
+        "version); empty when a model version made it.",
+    )
     review = models.CharField(max_length=20, choices=Review.choices, default=Review.PENDING)
     reviewed_identity = models.ForeignKey(
         Identity,

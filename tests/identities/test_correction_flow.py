@@ -61,11 +61,20 @@ def test_the_cheap_dataset_hash_is_the_one_training_records(trained):
     assert current_dataset_hash() == plan_dataset().dataset_hash
 
 
-def test_unknown_faces_are_embedded_again_by_a_newer_model(member_client, trained):
+def test_unknown_faces_are_grouped_by_the_base_networks_embedding_computed_once(
+    member_client, trained, monkeypatch
+):
     identify(member_client, group_photo([0, 1]))
-    PredictionFace.objects.update(identity=None, embedding=None, embedding_version=None)
+    PredictionFace.objects.update(identity=None)
     groups = unknown_groups()
     assert sum(len(group) for group in groups) == 2
-    assert all(
-        row.embedding_version == services.active_version() for row in PredictionFace.objects.all()
-    )
+    rows = list(PredictionFace.objects.all())
+    assert all(row.embedding_model == services.base_embedding_model() for row in rows)
+    assert all(row.embedding_version is None and len(bytes(row.embedding)) == 512 for row in rows)
+
+    def no_network(regions):
+        raise AssertionError("a base embedding was computed twice")
+
+    # A retrain changes nothing: the base network's embeddings are kept as they are.
+    monkeypatch.setattr(services, "align_faces", no_network)
+    assert sum(len(group) for group in unknown_groups()) == 2

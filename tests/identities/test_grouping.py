@@ -6,7 +6,7 @@ from django.urls import reverse
 from identities.grouping import group_similar, unknown_groups
 from identities.models import Identity, PredictionFace
 from tests.identities.recorded import face, record
-from training.models import ModelVersion
+from training import services
 
 # Two people as the model sees them, and a third unlike both.
 ALICE = [[1.0, 0.1, 0.0], [0.9, 0.2, 0.0], [1.0, 0.0, 0.1]]
@@ -25,15 +25,13 @@ def test_nothing_to_group_gives_no_groups():
 
 @pytest.fixture
 def unknowns(member):
-    """Six unknown faces embedded by an (inactive) model version; returns their rows."""
-    version = ModelVersion.objects.create(
-        artifact="models/x.pt", sha256="0" * 64, architecture="resnet18", classes=[],
-        dataset_hash="h",
-    )  # fmt: skip
+    """Six unknown faces with base-network embeddings (the vectors above); their rows."""
     rows = []
     for index, vector in enumerate(ALICE + BOB + CAROL):
         row = record(member, face(None, 0.2, embedding=vector), index=index).face_rows.get()
-        PredictionFace.objects.filter(pk=row.pk).update(embedding_version=version)
+        PredictionFace.objects.filter(pk=row.pk).update(
+            embedding_model=services.base_embedding_model()
+        )
         rows.append(row)
     return rows
 

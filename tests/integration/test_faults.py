@@ -15,20 +15,11 @@ import pytest
 import requests
 
 from tests.images import jpeg_bytes, write_people
-from tests.integration.test_crashes import children, wait_for
+from tests.integration.test_crashes import RESNET_TRAIN, children, wait_for
 from tests.integration.test_deployment import free_port, wait_until_up
 
 pytestmark = pytest.mark.integration
-TRAIN = [
-    "--architecture",
-    "resnet18",
-    "--image-size",
-    "64",
-    "--batch-size",
-    "4",
-    "--pretrained",
-    "none",
-]
+TRAIN = RESNET_TRAIN
 
 
 def shell(app, script):
