@@ -103,7 +103,7 @@ def test_trainers_pressing_train_at_the_same_moment_start_one_job(app, tmp_path)
 def photo_rows(app):
     script = (
         "import json; from identities.models import FaceImage as F\n"
-        "print(json.dumps([[f.image.name, f.thumbnail.name, f.face_crop.name] "
+        "print(json.dumps([[f.image.name, f.thumbnail.name, f.face_crop.name, f.face_chip.name] "
         "for f in F.objects.all()]))"
     )
     return json.loads(shell(app, script))
@@ -232,8 +232,10 @@ def test_jobs_survive_a_redis_restart_and_none_is_left_queued_or_running(app, tm
     wait_for(lambda: job_status(app, first) == "running", 60, "the first job to start")
 
     stop_redis()
-    # Train pressed while the queue is down: the job fails with the reason at once.
-    app.manage("train", "--epochs", "3", *TRAIN)
+    # Train pressed while the queue is down: the job fails with the reason at once, and the
+    # command says so and exits non-zero.
+    pressed = app.manage("train", "--epochs", "3", *TRAIN, check=False)
+    assert pressed.returncode != 0 and "task queue is unreachable" in pressed.stderr
     third = jobs(app)[-1]
     assert third["status"] == "failed" and "task queue is unreachable" in third["error"]
     start_redis()

@@ -50,7 +50,7 @@ class Command(BaseCommand):
         params = {name: options[name] for name in names if options.get(name) is not None}
         try:
             job = services.start_training(trigger=TrainingJob.Trigger.COMMAND, **params)
-        except (services.NotEnoughData, ValueError) as exc:
+        except (services.NotEnoughData, services.QueueUnavailable, ValueError) as exc:
             raise CommandError(str(exc)) from None
         if job.already_started:
             self.stdout.write(f"training job #{job.pk} on the same photos is already {job.status}")
