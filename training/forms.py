@@ -13,7 +13,8 @@ LABELS = {
     "stage5": "From stage5 (face network)",
     "layer4": "From layer4 (ResNet)",
     "layer3": "From layer3 (ResNet)",
-    "cosine": "Cosine (from each person's mean face)",
+    "class_means": "Each person's mean face",
+    "cosine": "Cosine, trained from the mean faces",
     "linear": "Linear",
     "margin": "Margin to the next person",
     "all": "All layers",
@@ -43,7 +44,12 @@ class TrainForm(forms.Form):
         help_text="Automatic: the final layer of the face network, from layer4 of a ResNet "
         "with pretrained weights, every layer from random ones.",
     )
-    head = forms.ChoiceField(choices=choices(ml.HEADS), label="Last layer")
+    head = forms.ChoiceField(
+        choices=choices(ml.HEADS),
+        label="Last layer",
+        help_text="Automatic: each person's mean face on the face network (nothing to "
+        "train, seconds); a trained linear layer on a ResNet.",
+    )
     epochs = forms.IntegerField(min_value=1, max_value=1000)
     learning_rate = forms.FloatField(min_value=1e-6, max_value=1.0)
     batch_size = forms.IntegerField(min_value=1, max_value=512)

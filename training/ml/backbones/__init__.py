@@ -74,7 +74,7 @@ _RESNET_STAGES = ("layer3", "layer4", "fc")
 def _resnet(depth: int, embedding_size: int) -> Backbone:
     return Backbone(
         name=f"resnet{depth}",
-        title=f"ResNet{depth} (ImageNet, torchvision)",
+        title=f"ResNet{depth} (ImageNet)",
         crop="margin",
         # Measured: 112 px trains ~4x faster than 224 and was as accurate on face crops.
         image_size=112,
@@ -100,7 +100,7 @@ REGISTRY = {
     for backbone in (
         Backbone(
             name="dlib-face-resnet",
-            title="Face ResNet (dlib, trained on ~3M faces)",
+            title="Face network (dlib)",
             crop="chip",
             image_size=150,
             fixed_size=True,
