@@ -20,6 +20,7 @@ pytestmark = pytest.mark.django_db
 PUBLIC = {"healthz", "readyz", "login", "logout"}
 SAMPLE_VALUES = {
     "IntConverter": 1,
+    "Int64Converter": 1,
     "SlugConverter": "ada",
     "StringConverter": "thumbnail",
     "PathConverter": "faces/0123456789abcdef.jpg",
