@@ -174,7 +174,15 @@ def fit(
             if best.epochs_without_progress(epoch) >= config.early_stopping_patience > 0:
                 break
     model.load_state_dict(best.state_dict)
-    calibration = calibrate_model(model, config, train_batches, val_batches, device, pixel_steps)
+    unaugmented = config.augmentation == "none" and train_input.views == 1
+    if steps.cached_before == "fc" and unaugmented:
+        # The frozen network's mirror-averaged embeddings are already cached, as the
+        # predictor computes them: the calibration needs no second pass over the photos.
+        calibration = calibrate_from_embeddings(model, config, train_input, val_input)
+    else:
+        calibration = calibrate_model(
+            model, config, train_batches, val_batches, device, pixel_steps
+        )
     if config.head == "class_means" and calibration.get("centroids") is not None:
         # The validation photos have told how well the head does; the kept head is the
         # mean of every enrolled photo (with 3 photos a person, 3 beat 2 by far).
@@ -480,6 +488,35 @@ def calibrate_model(model, config: TrainConfig, train_batches, val_batches, devi
         train_embeddings,
         train_labels,
     )
+
+
+def calibrate_from_embeddings(model, config: TrainConfig, train_input, val_input):
+    """calibrate_model's result from cached unaugmented embeddings (FeatureBatches of one
+    view) of a model trained from "fc": the same computation without running the frozen
+    network again. Pure."""
+    num_classes = model.fc.out_features
+    train = (train_input.features[0].float().cpu(), train_input.labels)
+    if val_input is None:
+        val = None
+    else:
+        val_embeddings = val_input.features[0].float().cpu()
+        with torch.inference_mode():
+            val_logits = model.fc(val_embeddings.to(next(model.fc.parameters()).device))
+        val = (val_embeddings, val_logits.float().cpu(), val_input.labels)
+    if config.unknown_score == "margin":
+        embeddings, labels = train
+        if val is None:
+            return calibrate_margin(embeddings, labels, num_classes)
+        return calibrate_margin(
+            torch.cat([embeddings, val[0]]),
+            torch.cat([labels, val[2]]),
+            num_classes,
+            val[1],
+            val[2],
+        )
+    if val is None:
+        return no_calibration(config.unknown_score, *train, num_classes)
+    return calibrate(config.unknown_score, num_classes, val[1], val[2], val[0], *train)
 
 
 def _calibrate_margin(
