@@ -174,8 +174,8 @@ def fit(
             if best.epochs_without_progress(epoch) >= config.early_stopping_patience > 0:
                 break
     model.load_state_dict(best.state_dict)
-    unaugmented = config.augmentation == "none" and train_input.views == 1
-    if steps.cached_before == "fc" and unaugmented:
+    cached_once = steps.cached_before == "fc" and train_input.views == 1
+    if cached_once and config.augmentation == "none":
         # The frozen network's mirror-averaged embeddings are already cached, as the
         # predictor computes them: the calibration needs no second pass over the photos.
         calibration = calibrate_from_embeddings(model, config, train_input, val_input)
