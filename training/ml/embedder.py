@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from training.ml.backbones import get_backbone
+from training.ml.model import mirror_averaged
 
 BASE_BACKBONE = "dlib-face-resnet"
 # Names the network and how it is run (mirror-averaged); a stored embedding made another
@@ -53,6 +54,5 @@ def embed_chips(chips) -> np.ndarray:
     with torch.inference_mode():
         for start in range(0, len(chips), BATCH_SIZE):
             batch = torch.stack([transform(chip) for chip in chips[start : start + BATCH_SIZE]])
-            both = network(torch.cat([batch, batch.flip(3)]))
-            outputs.append(((both[: len(batch)] + both[len(batch) :]) / 2).float())
+            outputs.append(mirror_averaged(network, batch).float())
     return torch.cat(outputs).numpy().astype(np.float32)

@@ -185,7 +185,11 @@ def _get_shape_predictor():
         return _shape_predictor
 
 
-def _pixels(image: Image.Image) -> np.ndarray:
+def rgb_pixels(image) -> np.ndarray:
+    """An RGB PIL image's pixels as the array dlib reads (an array is returned as it is):
+    convert a photo once when several of its faces are aligned, not once per face."""
+    if isinstance(image, np.ndarray):
+        return image
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     return np.asarray(rgb)
 
@@ -198,22 +202,23 @@ def _rectangle(box):
     return dlib.rectangle(x, y, x + w - 1, y + h - 1)
 
 
-def find_landmarks(image: Image.Image, box) -> list[tuple[float, float]]:
+def find_landmarks(image, box) -> list[tuple[float, float]]:
     """The 5 landmarks of the face at box (x, y, width, height) in image's pixels: in dlib's
     order, the corners of one eye (outer, inner), of the other eye (outer, inner), and the
-    bottom of the nose, as (x, y) in image's pixels. Pure; raises FaceModelMissing.
+    bottom of the nose, as (x, y) in image's pixels. image: a PIL image or its
+    rgb_pixels(). Pure; raises FaceModelMissing.
     """
-    shape = _get_shape_predictor()(_pixels(image), _rectangle(box))
+    shape = _get_shape_predictor()(rgb_pixels(image), _rectangle(box))
     return [(float(p.x), float(p.y)) for p in shape.parts()]
 
 
 def face_chip(
-    image: Image.Image, landmarks, size: int = CHIP_SIZE, padding: float = CHIP_PADDING
+    image, landmarks, size: int = CHIP_SIZE, padding: float = CHIP_PADDING
 ) -> Image.Image:
     """The face rotated upright and scaled so that its landmarks fall on dlib's template:
     a size x size RGB image, made by dlib.get_face_chip. landmarks are find_landmarks'
     points (stored ones too), so a chip can be made again without the shape predictor.
-    Pure.
+    image: a PIL image or its rgb_pixels(). Pure.
     """
     import dlib
 
@@ -222,10 +227,12 @@ def face_chip(
     # get_face_chip places the face from its parts alone; the rectangle only has to exist.
     rect = dlib.rectangle(min(xs), min(ys), max(xs), max(ys))
     shape = dlib.full_object_detection(rect, points)
-    return Image.fromarray(dlib.get_face_chip(_pixels(image), shape, size, padding))
+    return Image.fromarray(dlib.get_face_chip(rgb_pixels(image), shape, size, padding))
 
 
-def align_face(image: Image.Image, box) -> tuple[list[tuple[float, float]], Image.Image]:
-    """(landmarks, 150x150 chip) of the face at box. Pure; raises FaceModelMissing."""
-    landmarks = find_landmarks(image, box)
-    return landmarks, face_chip(image, landmarks)
+def align_face(image, box) -> tuple[list[tuple[float, float]], Image.Image]:
+    """(landmarks, 150x150 chip) of the face at box; image is a PIL image or its
+    rgb_pixels(). Pure; raises FaceModelMissing."""
+    pixels = rgb_pixels(image)
+    landmarks = find_landmarks(pixels, box)
+    return landmarks, face_chip(pixels, landmarks)

@@ -22,7 +22,13 @@ from __future__ import annotations
 import torch
 
 from training.ml.data import InMemoryBatches
-from training.ml.model import autocast, frozen_features, is_cacheable, to_model_input
+from training.ml.model import (
+    autocast,
+    frozen_features,
+    is_cacheable,
+    mirror_averaged,
+    to_model_input,
+)
 
 # The cache lives in memory (on the training device). Past this size it keeps fewer views,
 # and when not even one view fits, training recomputes the frozen layers in every epoch.
@@ -110,9 +116,12 @@ def cache_features(
             filled = 0
             for pixels, _ in ordered:
                 images = to_model_input(transform(pixels), device)
-                features = frozen_features(model, images, fine_tune_from)
                 if flip_average:
-                    features = (features + frozen_features(model, images.flip(3), "fc")) / 2
+                    features = mirror_averaged(
+                        lambda x: frozen_features(model, x, fine_tune_from), images
+                    )
+                else:
+                    features = frozen_features(model, images, fine_tune_from)
                 if cache is None:
                     shape = (views, len(batches.labels), *features.shape[1:])
                     cache = torch.empty(shape, dtype=features.dtype, device=device)

@@ -9,8 +9,8 @@ from torch import nn
 from training.ml.backbones import get_backbone
 from training.ml.calibrate import DEFAULT_STRICTNESS, OPERATING_POINTS, unknown_scores
 from training.ml.checkpoint import CheckpointError, load_checkpoint
-from training.ml.model import autocast, build_model, embed_and_classify
-from training.ml.train import autocast_dtype, embed_mirrored
+from training.ml.model import autocast, build_model, embed_and_classify, embed_mirrored
+from training.ml.train import autocast_dtype
 from training.ml.transforms import eval_transform
 
 

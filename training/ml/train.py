@@ -23,6 +23,7 @@ from training.ml.model import (
     autocast,
     build_model,
     embed_and_classify,
+    embed_mirrored,
     frozen_features,
     is_cacheable,
     pick_device,
@@ -178,11 +179,10 @@ def fit(
     if cached_once and config.augmentation == "none":
         # The frozen network's mirror-averaged embeddings are already cached, as the
         # predictor computes them: the calibration needs no second pass over the photos.
-        calibration = calibrate_from_embeddings(model, config, train_input, val_input)
+        outputs = outputs_from_cache(model, train_input, val_input)
     else:
-        calibration = calibrate_model(
-            model, config, train_batches, val_batches, device, pixel_steps
-        )
+        outputs = outputs_from_photos(model, train_batches, val_batches, device, pixel_steps)
+    calibration = calibrate_outputs(config, model.fc.out_features, *outputs)
     if config.head == "class_means" and calibration.get("centroids") is not None:
         # The validation photos have told how well the head does; the kept head is the
         # mean of every enrolled photo (with 3 photos a person, 3 beat 2 by far).
@@ -457,28 +457,53 @@ def collect_outputs(model, batches, device, steps=None, dtype="same"):
     return tuple(torch.cat(parts) for parts in zip(*outputs, strict=True))
 
 
-def calibrate_model(model, config: TrainConfig, train_batches, val_batches, device, steps):
-    """The calibration dict of a trained model (see calibrate.calibrate).
-
-    Runs in float32, as the predictor does, so that scores at identification time match
-    the scores the thresholds were chosen from. Training photos are seen unaugmented.
-    """
+def outputs_from_photos(model, train_batches, val_batches, device, steps):
+    """What calibration needs, from one unaugmented float32 pass over the photos (as the
+    predictor runs, so scores at identification match the thresholds): ((train embeddings,
+    train labels), (val embeddings, val logits, val labels) or None)."""
     ordered_train = InMemoryBatches(
         train_batches.pixels, train_batches.labels, train_batches.batch_size, shuffle=False
     )
     train_embeddings, _, train_labels = collect_outputs(
         model, ordered_train, device, steps, dtype=None
     )
-    num_classes = model.fc.out_features
+    val = None
+    if val_batches is not None:
+        val = collect_outputs(model, val_batches, device, steps, dtype=None)
+    return (train_embeddings, train_labels), val
+
+
+def outputs_from_cache(model, train_input, val_input):
+    """outputs_from_photos' result from cached unaugmented embeddings (FeatureBatches of
+    one view) of a model trained from "fc", without running the frozen network again."""
+    train = (train_input.features[0].float().cpu(), train_input.labels)
+    if val_input is None:
+        return train, None
+    val_embeddings = val_input.features[0].float().cpu()
+    with torch.inference_mode():
+        val_logits = model.fc(val_embeddings.to(next(model.fc.parameters()).device))
+    return train, (val_embeddings, val_logits.float().cpu(), val_input.labels)
+
+
+def calibrate_outputs(config: TrainConfig, num_classes, train, val) -> dict:
+    """The calibration dict of a trained model (see calibrate.calibrate and
+    calibrate_margin) from its outputs on the training and validation photos."""
+    train_embeddings, train_labels = train
     if config.unknown_score == "margin":
-        return _calibrate_margin(
-            model, train_embeddings, train_labels, num_classes, val_batches, device, steps
+        # Every enrolled photo counts: the thresholds come from leaving each one out in turn.
+        if val is None:
+            return calibrate_margin(train_embeddings, train_labels, num_classes)
+        val_embeddings, val_logits, val_labels = val
+        return calibrate_margin(
+            torch.cat([train_embeddings, val_embeddings]),
+            torch.cat([train_labels, val_labels]),
+            num_classes,
+            val_logits,
+            val_labels,
         )
-    if val_batches is None:
+    if val is None:
         return no_calibration(config.unknown_score, train_embeddings, train_labels, num_classes)
-    val_embeddings, val_logits, val_labels = collect_outputs(
-        model, val_batches, device, steps, dtype=None
-    )
+    val_embeddings, val_logits, val_labels = val
     return calibrate(
         config.unknown_score,
         num_classes,
@@ -488,62 +513,6 @@ def calibrate_model(model, config: TrainConfig, train_batches, val_batches, devi
         train_embeddings,
         train_labels,
     )
-
-
-def calibrate_from_embeddings(model, config: TrainConfig, train_input, val_input):
-    """calibrate_model's result from cached unaugmented embeddings (FeatureBatches of one
-    view) of a model trained from "fc": the same computation without running the frozen
-    network again. Pure."""
-    num_classes = model.fc.out_features
-    train = (train_input.features[0].float().cpu(), train_input.labels)
-    if val_input is None:
-        val = None
-    else:
-        val_embeddings = val_input.features[0].float().cpu()
-        with torch.inference_mode():
-            val_logits = model.fc(val_embeddings.to(next(model.fc.parameters()).device))
-        val = (val_embeddings, val_logits.float().cpu(), val_input.labels)
-    if config.unknown_score == "margin":
-        embeddings, labels = train
-        if val is None:
-            return calibrate_margin(embeddings, labels, num_classes)
-        return calibrate_margin(
-            torch.cat([embeddings, val[0]]),
-            torch.cat([labels, val[2]]),
-            num_classes,
-            val[1],
-            val[2],
-        )
-    if val is None:
-        return no_calibration(config.unknown_score, *train, num_classes)
-    return calibrate(config.unknown_score, num_classes, val[1], val[2], val[0], *train)
-
-
-def _calibrate_margin(
-    model, train_embeddings, train_labels, num_classes, val_batches, device, steps
-):
-    # Every enrolled photo counts: the thresholds come from leaving each one out in turn.
-    embeddings, labels = train_embeddings, train_labels
-    val_logits = val_labels = None
-    if val_batches is not None:
-        val_embeddings, val_logits, val_labels = collect_outputs(
-            model, val_batches, device, steps, dtype=None
-        )
-        embeddings = torch.cat([embeddings, val_embeddings])
-        labels = torch.cat([labels, val_labels])
-    return calibrate_margin(embeddings, labels, num_classes, val_logits, val_labels)
-
-
-def embed_mirrored(model, images):
-    """(embeddings, logits) of images from the mean embedding of each image and its mirror.
-
-    A mirrored face is the same person; averaging the two embeddings cancels some of the
-    pose and lighting the network picks up (on lfw_many it named 0.3 points more known
-    faces right and a quarter fewer strangers). Twice the cost of one pass.
-    """
-    embeddings, _ = embed_and_classify(model, torch.cat([images, images.flip(3)]))
-    embeddings = (embeddings[: len(images)] + embeddings[len(images) :]) / 2
-    return embeddings, model.fc(embeddings)
 
 
 def _model_input(batch, steps, device, augment):
