@@ -44,6 +44,7 @@ from bench.baseline import (  # noqa: E402
     FaceCropper,
     enrolment_split,
     link_split,
+    split_as_exported,
     train_reference_recipe,
     write_crops,
 )
@@ -128,6 +129,14 @@ def run_pipeline(args, pipeline, split, seed, croppers) -> dict:
     return figures
 
 
+def make_croppers(kinds) -> dict:
+    """{(crop kind, pick): FaceCropper}: what run_pipeline crops enrolled photos ("picked")
+    and photos to identify ("centre") with; each photo is detected once per cropper."""
+    return {
+        (kind, pick): FaceCropper(kind, pick) for kind in kinds for pick in ("picked", "centre")
+    }
+
+
 def usable_enrolment(split, cropper):
     """The enrolled photos whose face was found, split into train and val as the app's
     export splits them; people with fewer than 2 such photos are skipped, as the app
@@ -138,8 +147,7 @@ def usable_enrolment(split, cropper):
         if len(usable) < 2:
             skipped.append(person)
             continue
-        n_val = min(len(usable) - 1, max(1, round(len(usable) * 0.2)))
-        val[person], train[person] = usable[:n_val], usable[n_val:]
+        val[person], train[person] = split_as_exported(usable)
     return train, val, skipped
 
 
@@ -232,11 +240,7 @@ def mean(values) -> float:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    croppers = {
-        (kind, pick): FaceCropper(kind, pick)
-        for kind in ("margin", "chip")
-        for pick in ("picked", "centre")
-    }
+    croppers = make_croppers(("margin", "chip"))
     results = {name: [] for name in [*args.pipeline_list, "baseline"]}
     for seed in args.seed_list:
         split = enrolment_split(

@@ -117,9 +117,15 @@ def enrolment_split(
         if shots and n_test < 1:
             continue
         enrolled, split.test[person] = photos[n_test:], photos[:n_test]
-        n_val = min(len(enrolled) - 1, max(1, round(len(enrolled) * val_fraction)))
-        split.val[person], split.train[person] = enrolled[:n_val], enrolled[n_val:]
+        split.val[person], split.train[person] = split_as_exported(enrolled, val_fraction)
     return split
+
+
+def split_as_exported(photos: list, val_fraction: float = 0.2) -> tuple[list, list]:
+    """(val, train) of one person's photos as the app's export splits them: round(fraction
+    * n) for validation, at least 1, and at least 1 left for training."""
+    n_val = min(len(photos) - 1, max(1, round(len(photos) * val_fraction)))
+    return photos[:n_val], photos[n_val:]
 
 
 def link_split(split: Split, out: Path) -> Path:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.accuracy import FIELDS, mean, run_pipeline  # noqa: E402
-from bench.baseline import FaceCropper, enrolment_split  # noqa: E402
+from bench.accuracy import FIELDS, make_croppers, mean, run_pipeline  # noqa: E402
+from bench.baseline import enrolment_split  # noqa: E402
 
 CONFIGS = {
     "class_means": ["head=class_means"],
@@ -38,9 +38,7 @@ def main():
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS))
     args = parser.parse_args()
-    croppers = {
-        (kind, pick): FaceCropper(kind, pick) for kind in ("chip",) for pick in ("picked", "centre")
-    }
+    croppers = make_croppers(("chip",))
     seeds = [int(s) for s in args.seeds.split(",")]
     splits = {
         seed: enrolment_split(args.dataset, seed, args.shots, 0.2, args.unknown_people)

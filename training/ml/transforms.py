@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from training.ml.config import AUGMENTATIONS, IMAGENET_MEAN, IMAGENET_STD
+from training.ml.config import IMAGENET_MEAN, IMAGENET_STD
 from training.ml.pixels import to_rgb
 
 __all__ = ["to_rgb", "to_pixels", "train_transform", "eval_batch_transform", "eval_transform"]
@@ -46,8 +46,9 @@ def train_transform(augmentation: str = "strong", mean=IMAGENET_MEAN, std=IMAGEN
     zoom and shift, all as one resampling; "strong" widens those and adds colour jitter,
     random grayscale and random erasing; "none" equals eval_batch_transform.
     """
-    if augmentation not in AUGMENTATIONS:
-        raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}")
+    # "auto" is TrainConfig's placeholder, resolved to a preset before training.
+    if augmentation not in _AUGMENTATION_PRESETS:
+        raise ValueError(f"augmentation must be one of {', '.join(_AUGMENTATION_PRESETS)}")
     preset = _AUGMENTATION_PRESETS[augmentation]
     normalise = eval_batch_transform(mean, std)
 
