@@ -121,7 +121,7 @@ def time_identify(predictor, photo, repeats, expect):
     from identities.uploads import clean_image
     from training.ml.identify import identify_faces
 
-    found = identify_faces(predictor, clean_image(photo).image)
+    found = identify_faces(predictor, clean_image(photo).image).faces
     if len(found) != expect:
         raise SystemExit(f"expected {expect} face(s) in the test photo, found {len(found)}")
     return median_ms(lambda: identify_faces(predictor, clean_image(photo).image), repeats)

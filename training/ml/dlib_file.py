@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 # Layer kinds read_network() understands. "tag" and "skip" wrap a layer without fields.
-LAYER_KINDS = ("con", "affine", "relu", "max_pool", "avg_pool", "add_prev", "fc")
+LAYER_KINDS = ("con", "affine", "bn_con", "relu", "max_pool", "avg_pool", "add_prev", "fc")
 WRAPPER_KINDS = ("tag", "skip")
 
 
@@ -133,8 +133,8 @@ def read_network(path, kinds: list[str], loss: str, input_layer: str) -> Network
     """Read a dlib network file whose layers, input to output, are kinds.
 
     kinds lists LAYER_KINDS and WRAPPER_KINDS entries; loss is "metric" (dlib's
-    loss_metric_2) and input_layer "rgb_image_sized" (input_rgb_image_sized): the readers
-    of other losses and inputs (the MMOD detector's) are added with their networks.
+    loss_metric_2, the face network) or "mmod" (loss_mmod_, the CNN face detector);
+    input_layer is "rgb_image_sized" (input_rgb_image_sized) or "rgb_image_pyramid".
     Raises DlibFileError (a ValueError) when the file is missing, damaged or holds another
     network, naming what was expected and where.
     """
@@ -185,6 +185,48 @@ def _read_metric_loss(reader: Reader) -> dict:
     return {"version": version, "margin": reader.float(), "distance_threshold": reader.float()}
 
 
+def _read_mmod_loss(reader: Reader) -> dict:
+    reader.expect_version(("loss_mmod_",), "the MMOD loss")
+    options_version = reader.int()
+    if not 1 <= options_version <= 4:
+        reader.fail(f"MMOD options of version {options_version}")
+    if options_version == 1:
+        windows = [{"width": reader.int(), "height": reader.int(), "label": ""}]
+    else:
+        windows = [_read_detector_window(reader) for _ in range(reader.int())]
+    fields = {"detector_windows": windows}
+    fields["loss_per_false_alarm"] = reader.float()
+    fields["loss_per_missed_target"] = reader.float()
+    fields["truth_match_iou_threshold"] = reader.float()
+    fields["overlaps_nms"] = (reader.float(), reader.float())  # iou, percent covered
+    fields["overlaps_ignore"] = (reader.float(), reader.float())
+    if options_version >= 3:
+        fields["assume_image_pyramid"] = reader.take(1)[0]
+    fields["use_bounding_box_regression"] = reader.bool() if options_version >= 4 else False
+    if options_version >= 4:
+        fields["bbr_lambda"] = reader.float()
+    return fields
+
+
+def _read_detector_window(reader: Reader) -> dict:
+    version = reader.int()
+    if version not in (1, 2):
+        reader.fail(f"a detector window of version {version}")
+    window = {"width": reader.int(), "height": reader.int()}
+    window["label"] = reader.string() if version == 2 else ""
+    return window
+
+
+def _read_rgb_image_pyramid(reader: Reader) -> dict:
+    version = reader.expect_version(
+        ("input_rgb_image_pyramid", "input_rgb_image_pyramid2"), "the RGB pyramid input layer"
+    )
+    mean = (reader.float(), reader.float(), reader.float())
+    # The first version did not store its gaps: they were dlib's defaults then.
+    padding, outer_padding = (reader.int(), reader.int()) if version.endswith("2") else (10, 11)
+    return {"mean": mean, "padding": padding, "outer_padding": outer_padding}
+
+
 def _read_rgb_image_sized(reader: Reader) -> dict:
     reader.expect_version(("input_rgb_image_sized",), "the sized RGB input layer")
     mean = (reader.float(), reader.float(), reader.float())
@@ -225,6 +267,31 @@ def _read_affine(reader: Reader) -> Layer:
         reader.fail(f"an affine layer with {params.size} values for {channels} channels")
     tensors = {"gamma": params[:channels].copy(), "beta": params[channels:].copy()}
     return Layer("affine", version, {"mode": mode, "disabled": disabled}, tensors)
+
+
+def _read_bn_con(reader: Reader) -> Layer:
+    # Batch normalisation over channels; at inference a per-channel scale and shift from
+    # its running statistics.
+    version = reader.expect_version(("bn_con2",), "a batch normalisation")
+    params = reader.tensor().reshape(-1)
+    gamma_shape, _ = reader.shape(), reader.shape()
+    channels = int(np.prod(gamma_shape))
+    reader.tensor(), reader.tensor()  # the last batch's means and inverse deviations
+    running_mean = reader.tensor().reshape(-1)
+    running_variance = reader.tensor().reshape(-1)
+    values = {"num_updates": reader.int(), "window": reader.int()}
+    for _ in range(4):
+        reader.float()
+    values["eps"] = reader.float()
+    if params.size != 2 * channels or running_mean.size != channels:
+        reader.fail(f"a batch normalisation with {params.size} values for {channels} channels")
+    tensors = {
+        "gamma": params[:channels].copy(),
+        "beta": params[channels:].copy(),
+        "running_mean": running_mean.copy(),
+        "running_variance": running_variance.copy(),
+    }
+    return Layer("bn_con", version, values, tensors)
 
 
 def _read_relu(reader: Reader) -> Layer:
@@ -271,13 +338,15 @@ def _read_fc(reader: Reader) -> Layer:
 _LAYER_READERS = {
     "con": _read_con,
     "affine": _read_affine,
+    "bn_con": _read_bn_con,
     "relu": _read_relu,
     "max_pool": _read_pool("max_pool"),
     "avg_pool": _read_pool("avg_pool"),
     "add_prev": _read_add_prev,
     "fc": _read_fc,
 }
-_LOSS_READERS = {"metric": _read_metric_loss}
+_LOSS_READERS = {"metric": _read_metric_loss, "mmod": _read_mmod_loss}
 _INPUT_READERS = {
     "rgb_image_sized": _read_rgb_image_sized,
+    "rgb_image_pyramid": _read_rgb_image_pyramid,
 }

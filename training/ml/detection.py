@@ -1,0 +1,235 @@
+"""Finding faces by their size, not by the photo's.
+
+A detector finds faces from a fixed size up (HOG's and the CNN's windows are 80 px). So
+the photo is scaled to where the smallest face wanted (`min_face`, in the original's
+pixels) is what the detector needs — a 12 MP group photo is searched near full size, a
+photo of one large face far smaller — and large photos are cut into overlapping tiles
+searched on several cores. A pixel budget bounds the work: a photo that would need more is
+searched at a coarser scale, and the result says from which size faces may be missed.
+
+Two detectors behind one interface: dlib's HOG (`dlib.get_frontal_face_detector`, fast,
+frontal faces) and dlib's CNN (MMOD, `mmod.py` in PyTorch: finds turned and smaller faces,
+~4x HOG's time). bench/detection.py measures both; the README has the figures.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageOps
+
+DETECTORS = ("hog", "cnn")
+# The smallest face (dlib's box) each detector finds at a scale of 1: measured with
+# bench/detection.py --sizes (recall >= 0.9 from this size up).
+SMALLEST_FOUND = {"hog": 64, "cnn": 64}
+# The photo is cut into vertical strips that overlap by more than the largest face searched
+# in them; faces of half the overlap and more are found by a coarser whole-photo pass.
+TILE_OVERLAP = 320
+CNN_STRIP = 2000  # the CNN's tiled pyramid of a 2000 px wide strip takes ~1 GB
+# A face filling a photo touches its edges, where no window can sit: photos (at the
+# detection scale) up to RETRY_UP_TO px where nothing was found are searched again with a
+# border, and upsampled when under UPSAMPLE_BELOW px (HOG misses faces under ~64 px).
+PAD_FRACTION = 0.3
+RETRY_UP_TO = 1024
+UPSAMPLE_BELOW = 500
+
+
+@dataclass(frozen=True)
+class DetectOptions:
+    """How to search a photo. min_face: the smallest face to find, in the original's
+    pixels; max_megapixels: the most pixels searched (at the detection scale) per photo."""
+
+    detector: str = "hog"
+    min_face: int = 64
+    max_megapixels: float = 24.0
+    threads: int = 0  # 0: every core
+
+    def __post_init__(self):
+        if self.detector not in DETECTORS:
+            raise ValueError(f"detector must be one of {', '.join(DETECTORS)}")
+        if self.min_face < 8 or self.max_megapixels <= 0:
+            raise ValueError("min_face must be at least 8 px and max_megapixels positive")
+
+
+@dataclass
+class Search:
+    """What a search did: faces as (box, score) in the original's pixels, the scale used,
+    and the smallest face that scale finds (larger than min_face when the budget cut it)."""
+
+    faces: list = field(default_factory=list)
+    scale: float = 1.0
+    smallest_found: int = 0
+
+
+def detection_scale(size, options: DetectOptions) -> tuple[float, int]:
+    """(scale, smallest face found in original pixels) for a photo of size (w, h)."""
+    scale = SMALLEST_FOUND[options.detector] / options.min_face
+    budget = math.sqrt(options.max_megapixels * 1e6 / (size[0] * size[1]))
+    scale = min(scale, budget)
+    return scale, math.ceil(SMALLEST_FOUND[options.detector] / scale)
+
+
+def search(image: Image.Image, options: DetectOptions = DetectOptions()) -> Search:
+    """Find the faces in a PIL image; see the module's docstring. Pure."""
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    scale, smallest = detection_scale(rgb.size, options)
+    scaled = _resized(rgb, scale)
+    found = _search_tiled(scaled, options)
+    if not found and max(scaled.size) <= RETRY_UP_TO:
+        found = _search_padded(scaled, options)
+    faces = []
+    for left, top, right, bottom, score in found:
+        box = _to_original((left, top, right, bottom), scale, rgb.size)
+        if box[2] > 0 and box[3] > 0:
+            faces.append((box, score))
+    return Search(faces=faces, scale=scale, smallest_found=smallest)
+
+
+def _resized(rgb: Image.Image, scale: float) -> Image.Image:
+    if abs(scale - 1) < 1e-3:
+        return rgb
+    size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+    return rgb.resize(size, Image.BILINEAR)
+
+
+def _search_tiled(scaled: Image.Image, options) -> list:
+    """Boxes (left, top, right, bottom, score) in scaled's pixels, inclusive, overlaps
+    removed: tiles searched in parallel, and a coarser whole-photo pass for faces larger
+    than the tiles' overlap."""
+    pixels = np.asarray(scaled)
+    # HOG runs on one core and releases the GIL: strips of the photo go to threads. The
+    # CNN's convolutions already use every core; it is cut only to bound its memory.
+    threads = _threads(options) if options.detector == "hog" else 1
+    count = threads if options.detector == "hog" else math.ceil(scaled.width / CNN_STRIP)
+    tiles = _tiles(scaled.size, count)
+    if len(tiles) == 1:
+        return _filter_overlaps(_run(options.detector, pixels))
+    jobs = [
+        (np.ascontiguousarray(pixels[t : t + h, left : left + w]), left, t)
+        for left, t, w, h in tiles
+    ]
+    with ThreadPoolExecutor(threads) as pool:
+        parts = list(pool.map(lambda job: _shifted(options.detector, *job), jobs))
+    # Faces of half the overlap and more are found here, so none is lost to a tile's edge.
+    factor = min(1.0, 2 * 80 / TILE_OVERLAP)
+    parts.append(_coarse_pass(options.detector, scaled, factor))
+    return _filter_overlaps([box for part in parts for box in part])
+
+
+def _shifted(detector, pixels, left, top):
+    return [(a + left, b + top, c + left, d + top, s) for a, b, c, d, s in _run(detector, pixels)]
+
+
+def _coarse_pass(detector, scaled, factor):
+    small = _resized(scaled, factor)
+    return [
+        (a / factor, b / factor, (c + 1) / factor - 1, (d + 1) / factor - 1, s)
+        for a, b, c, d, s in _run(detector, np.asarray(small))
+    ]
+
+
+def _search_padded(scaled: Image.Image, options) -> list:
+    pad = round(PAD_FRACTION * max(scaled.size))
+    padded = np.asarray(ImageOps.expand(scaled, border=pad, fill=(0, 0, 0)))
+    upsample = 2 if max(scaled.size) < UPSAMPLE_BELOW else 1
+    boxes = _run(options.detector, padded, upsample)
+    return [(a - pad, b - pad, c - pad, d - pad, s) for a, b, c, d, s in boxes]
+
+
+def _tiles(size, count: int) -> list:
+    """(left, top, width, height) of count vertical strips overlapping by TILE_OVERLAP
+    (one when the photo is too narrow to be worth cutting)."""
+    width, height = size
+    count = min(count, max(1, width // (2 * TILE_OVERLAP)))
+    if count == 1:
+        return [(0, 0, width, height)]
+    strip = math.ceil((width + (count - 1) * TILE_OVERLAP) / count)
+    step = (width - strip) / (count - 1)
+    return [(round(i * step), 0, strip, height) for i in range(count)]
+
+
+def _threads(options) -> int:
+    return options.threads or os.cpu_count() or 1
+
+
+def _run(detector: str, pixels: np.ndarray, upsample: int = 1) -> list:
+    """One detector over an RGB array: [(left, top, right, bottom, score)] inclusive."""
+    if detector == "hog":
+        rects, scores, _ = _hog().run(pixels, upsample - 1 if upsample > 1 else 0, 0.0)
+        return [
+            (r.left(), r.top(), r.right(), r.bottom(), float(s))
+            for r, s in zip(rects, scores, strict=True)
+        ]
+    if upsample > 1:
+        big = Image.fromarray(pixels).resize(
+            (pixels.shape[1] * upsample, pixels.shape[0] * upsample), Image.BILINEAR
+        )
+        return [
+            (a / upsample, b / upsample, (c + 1) / upsample - 1, (d + 1) / upsample - 1, s)
+            for a, b, c, d, s in _run(detector, np.asarray(big))
+        ]
+    found = _cnn().detect(pixels, dtype=_cnn_dtype())
+    return [(d.left, d.top, d.right, d.bottom, d.score) for d in found]
+
+
+def _filter_overlaps(boxes: list) -> list:
+    """Best first; a box mostly covering or covered by a better one is the same face seen
+    twice (two tiles, or the tiles and the coarse pass)."""
+    kept = []
+    for box in sorted(boxes, key=lambda b: b[4], reverse=True):
+        if not any(_same_face(box, k) for k in kept):
+            kept.append(box)
+    return kept
+
+
+def _same_face(a, b) -> bool:
+    width = min(a[2], b[2]) - max(a[0], b[0]) + 1
+    height = min(a[3], b[3]) - max(a[1], b[1]) + 1
+    if width <= 0 or height <= 0:
+        return False
+    inner = width * height
+    smaller = min((a[2] - a[0] + 1) * (a[3] - a[1] + 1), (b[2] - b[0] + 1) * (b[3] - b[1] + 1))
+    return inner / smaller > 0.5
+
+
+def _to_original(rect, scale, size):
+    left = max(0.0, rect[0] / scale)
+    top = max(0.0, rect[1] / scale)
+    right = min(float(size[0]), (rect[2] + 1) / scale)
+    bottom = min(float(size[1]), (rect[3] + 1) / scale)
+    return (round(left), round(top), round(right - left), round(bottom - top))
+
+
+_per_thread = threading.local()
+
+
+def _hog():
+    # One per thread: dlib's HOG detector keeps scratch buffers, and two threads running
+    # the same one crash the process.
+    if not hasattr(_per_thread, "hog"):
+        import dlib
+
+        _per_thread.hog = dlib.get_frontal_face_detector()
+    return _per_thread.hog
+
+
+def _cnn_dtype():
+    # bf16 where the CPU runs it natively: ~3x faster; all faces still found, but a
+    # neighbouring window may win (docs: ../shared/notes/dlib-mmod-detector.md).
+    import torch
+
+    from training.ml.train import cpu_has_native_bf16
+
+    return torch.bfloat16 if cpu_has_native_bf16() else None
+
+
+def _cnn():
+    from training.ml import mmod
+    from training.ml.faces import face_model_path
+
+    return mmod.get_detector(face_model_path(mmod.MMOD_MODEL))
