@@ -124,3 +124,14 @@ def test_faces_come_in_reading_order_rows_top_to_bottom_each_left_to_right():
     ordered = [face.box for face in in_reading_order(faces)]
 
     assert ordered == [(10, 30, 60, 60), (150, 10, 40, 40), (300, 20, 50, 50), (40, 200, 50, 50)]
+
+
+@needs_datasets
+def test_the_cnn_looks_again_where_hog_found_no_face():
+    # A turned face in a portrait that dlib's HOG detector does not see.
+    photo = Image.open(DATASETS / "lfw_dev" / "Jacques_Chirac" / "Jacques_Chirac_0006.jpg")
+
+    assert detect_faces(photo, DetectOptions(detector="hog")) == []
+    faces = detect_faces(photo, DetectOptions(detector="hog+cnn"))
+    assert len(faces) == 1 and faces[0].size > 60
+

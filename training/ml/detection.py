@@ -3,13 +3,15 @@
 A detector finds faces from a fixed size up (HOG's and the CNN's windows are 80 px). So
 the photo is scaled to where the smallest face wanted (`min_face`, in the original's
 pixels) is what the detector needs — a 12 MP group photo is searched near full size, a
-photo of one large face far smaller — and large photos are cut into overlapping tiles
+photo of one large face far smaller — and large photos are cut into overlapping strips
 searched on several cores. A pixel budget bounds the work: a photo that would need more is
-searched at a coarser scale, and the result says from which size faces may be missed.
+searched at a coarser scale (Search.smallest_found says from which size faces may be
+missed).
 
 Two detectors behind one interface: dlib's HOG (`dlib.get_frontal_face_detector`, fast,
-frontal faces) and dlib's CNN (MMOD, `mmod.py` in PyTorch: finds turned and smaller faces,
-~4x HOG's time). bench/detection.py measures both; the README has the figures.
+frontal faces) and dlib's CNN (MMOD, `mmod.py` in PyTorch: finds turned faces, ~5x HOG's
+time on a CPU), alone or with the CNN looking again where HOG found nothing.
+bench/detection.py measures them; the README has the figures.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageOps
 
-DETECTORS = ("hog", "cnn")
-# The smallest face (dlib's box) each detector finds at a scale of 1: measured with
-# bench/detection.py --sizes (recall >= 0.9 from this size up).
-SMALLEST_FOUND = {"hog": 64, "cnn": 64}
+# "hog+cnn": HOG, and the CNN on photos where HOG found no face (turned faces, a face
+# filling the photo): what HOG misses in portraits, at no cost on the photos HOG reads.
+DETECTORS = ("hog", "cnn", "hog+cnn")
+# The smallest face (dlib's box) the detectors find at a scale of 1 (bench/detection.py).
+SMALLEST_FOUND = 64
+# The CNN looks again only at photos up to this size (at the detection scale): ~1 s.
+CNN_FALLBACK_MEGAPIXELS = 4.0
 # The photo is cut into vertical strips that overlap by more than the largest face searched
 # in them; faces of half the overlap and more are found by a coarser whole-photo pass.
 TILE_OVERLAP = 320
@@ -44,7 +49,7 @@ class DetectOptions:
     """How to search a photo. min_face: the smallest face to find, in the original's
     pixels; max_megapixels: the most pixels searched (at the detection scale) per photo."""
 
-    detector: str = "hog"
+    detector: str = "hog+cnn"
     min_face: int = 64
     max_megapixels: float = 24.0
     threads: int = 0  # 0: every core
@@ -68,10 +73,10 @@ class Search:
 
 def detection_scale(size, options: DetectOptions) -> tuple[float, int]:
     """(scale, smallest face found in original pixels) for a photo of size (w, h)."""
-    scale = SMALLEST_FOUND[options.detector] / options.min_face
+    scale = SMALLEST_FOUND / options.min_face
     budget = math.sqrt(options.max_megapixels * 1e6 / (size[0] * size[1]))
     scale = min(scale, budget)
-    return scale, math.ceil(SMALLEST_FOUND[options.detector] / scale)
+    return scale, math.ceil(SMALLEST_FOUND / scale)
 
 
 def search(image: Image.Image, options: DetectOptions = DetectOptions()) -> Search:
@@ -79,9 +84,11 @@ def search(image: Image.Image, options: DetectOptions = DetectOptions()) -> Sear
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     scale, smallest = detection_scale(rgb.size, options)
     scaled = _resized(rgb, scale)
-    found = _search_tiled(scaled, options)
-    if not found and max(scaled.size) <= RETRY_UP_TO:
-        found = _search_padded(scaled, options)
+    first = "cnn" if options.detector == "cnn" else "hog"
+    found = _search_once(scaled, first, options)
+    pixels = scaled.width * scaled.height
+    if not found and options.detector == "hog+cnn" and pixels <= CNN_FALLBACK_MEGAPIXELS * 1e6:
+        found = _search_once(scaled, "cnn", options)
     faces = []
     for left, top, right, bottom, score in found:
         box = _to_original((left, top, right, bottom), scale, rgb.size)
@@ -97,27 +104,34 @@ def _resized(rgb: Image.Image, scale: float) -> Image.Image:
     return rgb.resize(size, Image.BILINEAR)
 
 
-def _search_tiled(scaled: Image.Image, options) -> list:
+def _search_once(scaled: Image.Image, detector: str, options) -> list:
+    found = _search_tiled(scaled, detector, options)
+    if not found and max(scaled.size) <= RETRY_UP_TO:
+        found = _search_padded(scaled, detector)
+    return found
+
+
+def _search_tiled(scaled: Image.Image, detector: str, options) -> list:
     """Boxes (left, top, right, bottom, score) in scaled's pixels, inclusive, overlaps
     removed: tiles searched in parallel, and a coarser whole-photo pass for faces larger
     than the tiles' overlap."""
     pixels = np.asarray(scaled)
     # HOG runs on one core and releases the GIL: strips of the photo go to threads. The
     # CNN's convolutions already use every core; it is cut only to bound its memory.
-    threads = _threads(options) if options.detector == "hog" else 1
-    count = threads if options.detector == "hog" else math.ceil(scaled.width / CNN_STRIP)
+    threads = _threads(options) if detector == "hog" else 1
+    count = threads if detector == "hog" else math.ceil(scaled.width / CNN_STRIP)
     tiles = _tiles(scaled.size, count)
     if len(tiles) == 1:
-        return _filter_overlaps(_run(options.detector, pixels))
+        return _filter_overlaps(_run(detector, pixels))
     jobs = [
         (np.ascontiguousarray(pixels[t : t + h, left : left + w]), left, t)
         for left, t, w, h in tiles
     ]
     with ThreadPoolExecutor(threads) as pool:
-        parts = list(pool.map(lambda job: _shifted(options.detector, *job), jobs))
+        parts = list(pool.map(lambda job: _shifted(detector, *job), jobs))
     # Faces of half the overlap and more are found here, so none is lost to a tile's edge.
     factor = min(1.0, 2 * 80 / TILE_OVERLAP)
-    parts.append(_coarse_pass(options.detector, scaled, factor))
+    parts.append(_coarse_pass(detector, scaled, factor))
     return _filter_overlaps([box for part in parts for box in part])
 
 
@@ -133,11 +147,11 @@ def _coarse_pass(detector, scaled, factor):
     ]
 
 
-def _search_padded(scaled: Image.Image, options) -> list:
+def _search_padded(scaled: Image.Image, detector: str) -> list:
     pad = round(PAD_FRACTION * max(scaled.size))
     padded = np.asarray(ImageOps.expand(scaled, border=pad, fill=(0, 0, 0)))
     upsample = 2 if max(scaled.size) < UPSAMPLE_BELOW else 1
-    boxes = _run(options.detector, padded, upsample)
+    boxes = _run(detector, padded, upsample)
     return [(a - pad, b - pad, c - pad, d - pad, s) for a, b, c, d, s in boxes]
 
 
