@@ -14,16 +14,27 @@ def face_models_installed(app_configs=None, **kwargs):
     nothing can be enrolled or identified, so `manage.py check` (run at start-up by the
     container and CI) says so before the first upload fails."""
     from training.ml.backbones import DLIB_FACE_WEIGHTS
-    from training.ml.faces import LANDMARKS_MODEL, FaceModelMissing, face_model_path
+    from training.ml.faces import (
+        CNN_DETECTOR_MODEL,
+        LANDMARKS_MODEL,
+        FaceModelMissing,
+        face_model_path,
+    )
 
     errors = []
-    for name in (DLIB_FACE_WEIGHTS, LANDMARKS_MODEL):
+    # The smallest size each file can have (the detector's is 730 KB).
+    smallest = {
+        DLIB_FACE_WEIGHTS: 1_000_000,
+        LANDMARKS_MODEL: 1_000_000,
+        CNN_DETECTOR_MODEL: 500_000,
+    }
+    for name, least in smallest.items():
         try:
             path = face_model_path(name)
         except FaceModelMissing as exc:
             errors.append(checks.Error(str(exc), id="faceweb.E001"))
             continue
-        if path.stat().st_size < 1_000_000:
+        if path.stat().st_size < least:
             errors.append(
                 checks.Error(
                     f"The face model file {path} is damaged (too small): "

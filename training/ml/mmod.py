@@ -24,8 +24,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.ml.dlib_file import read_network
+from training.ml.faces import CNN_DETECTOR_MODEL
 
-MMOD_MODEL = "mmod_human_face_detector.dat"
+MMOD_MODEL = CNN_DETECTOR_MODEL
+
 # Input to output: three 5x5 stride-2 convolutions that shrink the image 8 times, three
 # 5x5 ones, and the 9x9 scorer; each but the last with batch norm and ReLU.
 LAYER_KINDS = ["con", "bn_con", "relu"] * 6 + ["con"]
