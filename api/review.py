@@ -4,6 +4,7 @@ Decisions go through identities.review.review_face, like the Review page's butto
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
@@ -11,7 +12,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from identities.models import Identity, PredictionFace
-from identities.review import DECISIONS, AlreadyReviewed, ReviewError, review_face
+from identities.review import (
+    DECISIONS,
+    NAME,
+    AlreadyReviewed,
+    ReviewError,
+    review_face,
+    review_faces,
+)
+from identities.review_forms import check_one_name
 
 from .exceptions import Conflict
 from .permissions import IsEditor
@@ -69,6 +78,31 @@ class ReviewRequestSerializer(serializers.Serializer):
         required=False, allow_blank=True, max_length=200, source="new_name"
     )
 
+    def validate(self, data):
+        if data["decision"] == NAME:
+            try:
+                check_one_name(data)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(" ".join(exc.messages)) from None
+        return data
+
+
+class BulkReviewRequestSerializer(ReviewRequestSerializer):
+    faces = serializers.PrimaryKeyRelatedField(
+        queryset=PredictionFace.objects.select_related("prediction", "identity"),
+        many=True,
+        allow_empty=False,
+        help_text="Ids of the faces (PredictionFace id, as in the review queue) to answer.",
+    )
+
+
+class BulkReviewResponseSerializer(serializers.Serializer):
+    identity = serializers.IntegerField(allow_null=True, help_text="The person named, if any.")
+    answered = serializers.ListField(child=serializers.IntegerField())
+    skipped = serializers.IntegerField(
+        help_text="Faces already reviewed, or that the model named nobody (for confirm)."
+    )
+
 
 class ReviewQueue(generics.ListAPIView):
     """Faces waiting for review, oldest first (editor): unknown, or named with a confidence
@@ -80,6 +114,36 @@ class ReviewQueue(generics.ListAPIView):
     def get_queryset(self):
         below = settings.FACEWEB_REVIEW_BELOW_CONFIDENCE
         return PredictionFace.objects.to_review(below).prefetch_related("training_images")
+
+
+class BulkReview(APIView):
+    """One answer for many faces (editor), as the Review pages' selection gives it."""
+
+    permission_classes = [IsEditor]
+
+    @extend_schema(
+        request=BulkReviewRequestSerializer,
+        responses={200: BulkReviewResponseSerializer, 400: ERROR},
+        description="400 for an unknown decision or face, a missing name, or a person picked "
+        "together with a different new name (nothing changes). Faces already reviewed are "
+        "skipped, not errors.",
+    )
+    def post(self, request):
+        form = BulkReviewRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        try:
+            target, answered, skipped = review_faces(
+                data["faces"],
+                data["decision"],
+                request.user,
+                data.get("identity"),
+                data.get("new_name", ""),
+            )
+        except ReviewError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        body = {"identity": target.pk if target else None, "skipped": skipped}
+        return Response(body | {"answered": [face.pk for face in answered]})
 
 
 class FaceReview(APIView):

@@ -317,11 +317,19 @@ class IdentifyRequestSerializer(serializers.Serializer):
     top_k = serializers.IntegerField(min_value=1, max_value=MAX_TOP_K, default=MAX_TOP_K)
 
 
+TOO_SMALL_HELP = "[x, y, width, height] of each face found but too small to identify."
+STRICTNESS_HELP = "The naming level used; empty for identifications from before it was kept."
+
+
 class IdentifyResultSerializer(serializers.Serializer):
     prediction_id = serializers.IntegerField()
     model_version = serializers.IntegerField()
     latency_ms = serializers.FloatField()
+    strictness = serializers.CharField(help_text=STRICTNESS_HELP)
     faces = FaceResultSerializer(many=True)
+    too_small = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField()), help_text=TOO_SMALL_HELP
+    )
 
 
 class PredictionSerializer(serializers.ModelSerializer):
@@ -329,6 +337,11 @@ class PredictionSerializer(serializers.ModelSerializer):
         slug_field="username", read_only=True, allow_null=True, help_text=BY_HELP
     )
     faces = FaceResultSerializer(many=True, read_only=True)
+    too_small = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField()),
+        read_only=True,
+        help_text=TOO_SMALL_HELP,
+    )
     photo_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -336,7 +349,9 @@ class PredictionSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "model_version",
+            "strictness",
             "faces",
+            "too_small",
             "width",
             "height",
             "latency_ms",

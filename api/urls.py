@@ -4,7 +4,7 @@ from django.urls import path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import IsAuthenticated
 
-from . import people, review, views
+from . import batches, people, review, views
 from .serializers import MAX_ROW_ID
 
 
@@ -61,6 +61,12 @@ urlpatterns = [
         name="version-activate",
     ),
     path("identify/", views.Identify.as_view(), name="identify"),
+    path("identify/batches/", batches.IdentifyBatchCreate.as_view(), name="identify-batches"),
+    path(
+        "identify/batches/<int64:pk>/",
+        batches.IdentifyBatchDetail.as_view(),
+        name="identify-batch",
+    ),
     path("predictions/", views.PredictionList.as_view(), name="prediction-list"),
     path("predictions/<int64:pk>/", views.PredictionDetail.as_view(), name="prediction-detail"),
     path("predictions/<int64:pk>/photo/", views.PredictionPhoto.as_view(), name="prediction-photo"),
@@ -70,6 +76,7 @@ urlpatterns = [
         name="face-review",
     ),
     path("review/", review.ReviewQueue.as_view(), name="review-queue"),
+    path("review/answers/", review.BulkReview.as_view(), name="review-bulk"),
     # The schema names no person, but the API is for the team: any logged-in user or token.
     path(
         "schema/",

@@ -297,8 +297,8 @@ class Identify(APIView):
     @extend_schema(
         request=IdentifyRequestSerializer,
         responses={200: IdentifyResultSerializer, 400: ERROR, 409: ERROR, 429: ERROR},
-        description="Faces come largest first; identity is null for a face the model does "
-        "not know. 409 when no model is active yet.",
+        description="Faces come in reading order (rows top to bottom, each left to right); "
+        "identity is null for a face the model does not know. 409 when no model is active yet.",
     )
     def post(self, request):
         form = IdentifyRequestSerializer(data=request.data)
@@ -313,7 +313,9 @@ class Identify(APIView):
                 "prediction_id": prediction.pk,
                 "model_version": prediction.model_version_id,
                 "latency_ms": prediction.latency_ms,
+                "strictness": prediction.strictness,
                 "faces": faces,
+                "too_small": prediction.too_small,
             }
         )
 

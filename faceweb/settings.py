@@ -194,6 +194,10 @@ CACHES = {
 FACEWEB_MAX_UPLOAD_BYTES = env_int("FACEWEB_MAX_UPLOAD_BYTES", 15 * 1024 * 1024)
 FACEWEB_MAX_PIXELS = env_int("FACEWEB_MAX_PIXELS", 40_000_000)
 FACEWEB_MAX_FILES_PER_UPLOAD = env_int("FACEWEB_MAX_FILES_PER_UPLOAD", 200)
+# Identifying several photos: up to this many are identified during the request; more go
+# to a worker in the background. A batch (files or a zip) holds at most the second number.
+FACEWEB_IDENTIFY_INLINE_PHOTOS = env_int("FACEWEB_IDENTIFY_INLINE_PHOTOS", 4)
+FACEWEB_IDENTIFY_MAX_PHOTOS = env_int("FACEWEB_IDENTIFY_MAX_PHOTOS", 500)
 # --- bulk import (a zip or a folder, one sub-folder per person) ----------------------------
 FACEWEB_IMPORT_MAX_ZIP_BYTES = env_int("FACEWEB_IMPORT_MAX_ZIP_BYTES", 1024 * 1024 * 1024)
 # What the zip may unpack to in all, and how many times its packed size one file may grow
@@ -236,6 +240,26 @@ FACEWEB_TORCH_THREADS = env_int("FACEWEB_TORCH_THREADS", 1)
 # Overrides every model's calibrated "unknown" threshold when set (a number; see README).
 FACEWEB_UNKNOWN_THRESHOLD = env_float("FACEWEB_UNKNOWN_THRESHOLD", None)
 
+# --- face detection (training/ml/detection.py; figures in the README) -----------------------
+# "hog": dlib's HOG detector, fast, frontal faces; "cnn": dlib's CNN detector in PyTorch,
+# about 5x slower on a CPU (use it with a GPU); "hog+cnn": HOG, and the CNN on photos where
+# HOG found no face (turned faces, a face filling the photo).
+FACEWEB_FACE_DETECTOR = env_choice("FACEWEB_FACE_DETECTOR", "hog+cnn", ("hog", "cnn", "hog+cnn"))
+# The smallest face to find, in the photo's own pixels: photos are searched at the scale
+# where such a face is what the detector needs. Smaller is slower (by the square).
+FACEWEB_MIN_FACE_SIZE = env_int("FACEWEB_MIN_FACE_SIZE", 64)
+# The most pixels searched per photo, in millions: a larger photo is searched at a coarser
+# scale (its result says from which size faces may be missed), so one photo cannot hold
+# a web worker for long. 24 MP take about 1 s with HOG on 2 cores.
+FACEWEB_DETECT_MAX_MEGAPIXELS = env_float("FACEWEB_DETECT_MAX_MEGAPIXELS", 24.0)
+# Threads that search parts of a large photo at once (HOG); 0: one per core.
+FACEWEB_DETECT_THREADS = env_int("FACEWEB_DETECT_THREADS", 0)
+if FACEWEB_MIN_FACE_SIZE < 8 or FACEWEB_DETECT_MAX_MEGAPIXELS <= 0 or FACEWEB_DETECT_THREADS < 0:
+    raise ImproperlyConfigured(
+        "FACEWEB_MIN_FACE_SIZE must be at least 8, FACEWEB_DETECT_MAX_MEGAPIXELS positive "
+        "and FACEWEB_DETECT_THREADS 0 or more"
+    )
+
 # --- identification history, review and retention ------------------------------------------
 # Faces named with a confidence below this (or unknown) wait in the Review inbox.
 FACEWEB_REVIEW_BELOW_CONFIDENCE = env_float("FACEWEB_REVIEW_BELOW_CONFIDENCE", 0.6)
@@ -275,9 +299,10 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"training.tasks.run_training_job": {"queue": "training"}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Scheduled retraining (run `celery -A faceweb beat`): a crontab "minute hour day month
-# weekday", e.g. "0 3 * * *"; empty turns it off. It only trains when the photos changed.
-FACEWEB_RETRAIN_SCHEDULE = env_str("FACEWEB_RETRAIN_SCHEDULE", "")
+# Scheduled retraining (beat: `celery -A faceweb beat`, or inside scripts/run's worker): a
+# crontab "minute hour day month weekday"; empty turns it off. Hourly by default: it only
+# trains when the photos changed, and the default model takes seconds to build.
+FACEWEB_RETRAIN_SCHEDULE = env_str("FACEWEB_RETRAIN_SCHEDULE", "0 * * * *")
 CELERY_BEAT_SCHEDULE = {}
 if FACEWEB_RETRAIN_SCHEDULE:
     from celery.schedules import crontab

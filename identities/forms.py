@@ -42,8 +42,10 @@ class PhotoUploadForm(forms.Form):
 
 
 class IdentifyForm(forms.Form):
-    photo = forms.FileField(
-        label="Photo", widget=forms.ClearableFileInput(attrs={"accept": "image/*"})
+    # One photo, several, or zips of photos (identities.batches opens them).
+    photo = MultipleImageField(
+        label="Photos",
+        widget=MultipleFileInput(attrs={"accept": "image/*,.zip,application/zip"}),
     )
     strictness = forms.ChoiceField(
         choices=[

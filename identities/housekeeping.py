@@ -13,7 +13,15 @@ from django.db import models
 from django.utils import timezone
 
 # The folders uploads and identifications write to; anything else is left alone.
-PHOTO_FOLDERS = ("faces", "thumbs", "crops", "chips", "predictions", "prediction-faces")
+PHOTO_FOLDERS = (
+    "faces",
+    "thumbs",
+    "crops",
+    "chips",
+    "predictions",
+    "prediction-faces",
+    "identify-batches",
+)
 # A file younger than this may belong to an upload still in progress.
 DEFAULT_GRACE = timedelta(hours=1)
 

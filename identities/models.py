@@ -14,8 +14,9 @@ INVISIBLE_CATEGORIES = {"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"}
 
 class IdentityQuerySet(models.QuerySet):
     def with_photo_counts(self):
-        """Annotate photo_count, usable_count and cover_thumbnail (the newest photo's
-        thumbnail name), in the one query that lists people."""
+        """Annotate photo_count, usable_count, unused_count (photos training leaves out)
+        and cover_thumbnail (the newest photo's thumbnail name), in the one query that
+        lists people."""
         newest = FaceImage.objects.filter(identity=models.OuterRef("pk")).order_by(
             "-uploaded_at", "-id"
         )
@@ -23,6 +24,9 @@ class IdentityQuerySet(models.QuerySet):
             photo_count=models.Count("images", distinct=True),
             usable_count=models.Count(
                 "images", filter=models.Q(images__status=FaceImage.Status.OK), distinct=True
+            ),
+            unused_count=models.Count(
+                "images", filter=~models.Q(images__status=FaceImage.Status.OK), distinct=True
             ),
             cover_thumbnail=models.Subquery(newest.values("thumbnail")[:1]),
         )
@@ -203,6 +207,15 @@ class Prediction(models.Model):
         "training.ModelVersion", null=True, on_delete=models.SET_NULL, related_name="predictions"
     )
     faces = models.JSONField(default=list)
+    strictness = models.CharField(
+        max_length=10,
+        blank=True,
+        help_text="The naming level used (strict, normal or lenient); empty for "
+        "identifications made before it was recorded.",
+    )
+    too_small = models.JSONField(
+        default=list, blank=True, help_text="Boxes of faces found but too small to identify."
+    )
     latency_ms = models.FloatField(null=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -213,7 +226,7 @@ class Prediction(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self):
-        return f"Prediction #{self.pk}"
+        return f"Identification #{self.pk}"
 
     def get_absolute_url(self):
         return reverse("identities:prediction", args=[self.pk])
@@ -232,6 +245,19 @@ class PredictionFaceQuerySet(models.QuerySet):
             self.filter(unsure, review=PredictionFace.Review.PENDING)
             .select_related("prediction", "identity", "prediction__created_by")
             .order_by("prediction__created_at", "prediction_id", "index")
+        )
+
+    def named_since(self, since):
+        """Pending faces the model put a name on in identifications made since `since`,
+        most doubtful (lowest confidence) first: the Recent names page."""
+        return (
+            self.filter(
+                review=PredictionFace.Review.PENDING,
+                identity__isnull=False,
+                prediction__created_at__gte=since,
+            )
+            .select_related("prediction", "identity", "prediction__created_by")
+            .order_by("confidence", "prediction__created_at", "index")
         )
 
 
@@ -299,7 +325,7 @@ class PredictionFace(models.Model):
         ]
 
     def __str__(self):
-        return f"Face {self.index + 1} of prediction #{self.prediction_id}"
+        return f"Face {self.index + 1} of identification #{self.prediction_id}"
 
     @property
     def is_pending(self):
@@ -311,3 +337,66 @@ class PredictionFace(models.Model):
         if self.review == self.Review.REJECTED:
             return None
         return self.reviewed_identity or self.identity
+
+
+class IdentifyBatch(models.Model):
+    """Several photos sent to be identified at once; each becomes a Prediction."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Identifying"
+        SUCCEEDED = "succeeded", "Finished"
+        FAILED = "failed", "Stopped"
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    strictness = models.CharField(max_length=10, default="normal")
+    source_name = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"Batch #{self.pk} ({self.source_name})"
+
+    def get_absolute_url(self):
+        return reverse("identities:batch", args=[self.pk])
+
+    @property
+    def is_finished(self):
+        return self.status in {self.Status.SUCCEEDED, self.Status.FAILED}
+
+
+class BatchPhoto(models.Model):
+    """One file of a batch and what became of it."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        DONE = "done", "Identified"
+        REFUSED = "refused", "Refused"
+
+    batch = models.ForeignKey(IdentifyBatch, on_delete=models.CASCADE, related_name="photos")
+    position = models.PositiveIntegerField()
+    name = models.CharField(max_length=255, help_text="The file's name as sent; shown only.")
+    staged = models.FileField(
+        max_length=255, blank=True, help_text="The checked photo, kept until it is identified."
+    )
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
+    reason = models.TextField(blank=True)
+    prediction = models.ForeignKey(
+        Prediction, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["batch", "position"]
+
+    def __str__(self):
+        return self.name

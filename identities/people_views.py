@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts.roles import EDITOR, role_required
 
-from . import people, quality
+from . import people, quality, wording
 from .models import Identity
 from .people_forms import DeletePeopleForm, MergeForm, MoveForm, SplitForm
 
@@ -29,8 +29,8 @@ def merge(request):
         plan = people.merge_identities(kept, form.absorbed(), request.user)
         messages.success(
             request,
-            f"{plan.absorbed.name} was merged into {kept.name}: {plan.moving} photo(s) moved, "
-            f"{plan.duplicates} duplicate(s) kept once.",
+            f"{plan.absorbed.name} was merged into {kept.name}: {wording.photos(plan.moving)} "
+            f"moved, {wording.duplicates(plan.duplicates)} kept once.",
         )
         return redirect(kept)
     one, other = form.cleaned_data["identities"]
@@ -46,8 +46,9 @@ def delete_people(request):
     chosen = Identity.objects.filter(pk__in=[i.pk for i in form.cleaned_data["identities"]])
     if request.method == "POST":
         photos = people.delete_identities(list(chosen), request.user)
-        messages.success(request, f"{len(form.cleaned_data['identities'])} people deleted.")
-        messages.info(request, f"{photos} photo(s) deleted with them.")
+        deleted = wording.people(len(form.cleaned_data["identities"]))
+        messages.success(request, f"{deleted} deleted.")
+        messages.info(request, f"{wording.photos(photos)} deleted with them.")
         return redirect("identities:list")
     chosen = chosen.with_photo_counts().order_by("name")
     return render(request, "identities/people/delete.html", {"form": form, "people": chosen})
@@ -62,7 +63,7 @@ def split(request, slug):
     if request.method == "POST" and form.is_valid():
         images = form.cleaned_data["images"]
         created = people.split_photos(identity, images, form.cleaned_data["name"], request.user)
-        messages.success(request, f"{len(images)} photo(s) are now {created.name}'s.")
+        messages.success(request, f"{wording.photos(len(images))} are now {created.name}'s.")
         return redirect(created)
     context = {"form": form, "identity": identity, "images": form.cleaned_data["images"]}
     context["show_errors"] = request.method == "POST"
@@ -81,7 +82,7 @@ def move(request, slug):
         plan = people.move_photos(identity, images, target, request.user)
         messages.success(
             request,
-            f"{len(plan.moving)} photo(s) moved to {target.name}"
+            f"{wording.photos(len(plan.moving))} moved to {target.name}"
             + (
                 f"; {len(plan.duplicates)} they already had were removed."
                 if plan.duplicates

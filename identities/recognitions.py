@@ -121,10 +121,11 @@ def _clear_files(queryset, field):
     return len(names)
 
 
-def record_identification(image, result, user, started):
+def record_identification(image, result, user, started, strictness=""):
     """Store an identify() result (with embeddings) as a Prediction and its faces; returns
     the Prediction. The photo and face regions are kept unless
-    FACEWEB_KEEP_PREDICTION_PHOTOS is off, when only the results are stored."""
+    FACEWEB_KEEP_PREDICTION_PHOTOS is off, when only the results are stored. strictness is
+    the naming level the result was made with, kept to be shown with it."""
     keep = settings.FACEWEB_KEEP_PREDICTION_PHOTOS
     faces = [{k: v for k, v in face.items() if k != "embedding"} for face in result["faces"]]
     with transaction.atomic():
@@ -134,6 +135,8 @@ def record_identification(image, result, user, started):
             height=image.height,
             model_version_id=result["model_version"],
             faces=faces,
+            strictness=strictness,
+            too_small=result.get("too_small", []),
             created_by=user,
         )
         record_faces(prediction, image, result["faces"], keep_files=keep)

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts import audit
 
-from .models import PredictionFace
+from .models import FaceImage, Identity, PredictionFace
 from .people import identity_called
 from .recognitions import open_region
 from .uploads import UploadError, add_reviewed_face
@@ -106,6 +106,64 @@ def _learn(face, identity, user):
         return add_reviewed_face(identity, image, box, user=user, source_face=face)
     except UploadError:
         return None  # the very same face is already among their photos
+
+
+def review_faces(faces, decision, user, identity=None, new_name=""):
+    """One answer for many faces (the Review pages' selection): returns (the person named
+    or None, the faces answered, the faces skipped). Faces already reviewed, and faces
+    CONFIRM cannot apply to (the model named nobody), are skipped, not errors. Raises
+    ReviewError, changing nothing, for a missing name or an unknown decision."""
+    if decision not in DECISIONS:
+        raise ReviewError(f"Unknown decision {decision!r}: use {', '.join(DECISIONS)}.")
+    with transaction.atomic():
+        target = (identity or identity_named(new_name, user)) if decision == NAME else None
+        answered, skipped = [], 0
+        for face in faces:
+            try:
+                answered.append(review_face(face, decision, user, identity=target)[0])
+            except ReviewError:
+                skipped += 1
+    return target, answered, skipped
+
+
+def undo_reviews(face_ids, user, created_identity_id=None):
+    """Take back the answers user gave to these faces: each goes back to the inbox and the
+    photo it became is deleted (its files after the commit); the person the answer created
+    (created_identity_id) goes too when nothing else refers to them. Answers given by
+    someone else are left alone. Returns the number of faces taken back. Safe to run twice:
+    the second run finds nothing to undo. Audited."""
+    with transaction.atomic():
+        faces = (
+            PredictionFace.objects.select_for_update()
+            .filter(pk__in=face_ids, reviewed_by=user)
+            .exclude(review=PredictionFace.Review.PENDING)
+        )
+        ids = list(faces.values_list("pk", flat=True))
+        FaceImage.objects.filter(source_face__in=ids).delete()
+        PredictionFace.objects.filter(pk__in=ids).update(
+            review=PredictionFace.Review.PENDING,
+            reviewed_identity=None,
+            reviewed_by=None,
+            reviewed_at=None,
+        )
+        if created_identity_id:
+            _delete_if_unused(created_identity_id, user)
+        if ids:
+            audit.record(user, "faces.review_undo", None, faces=ids)
+    return len(ids)
+
+
+def _delete_if_unused(identity_id, user):
+    unused = Identity.objects.filter(
+        pk=identity_id,
+        created_by=user,
+        images__isnull=True,
+        recognitions__isnull=True,
+        reviewed_faces__isnull=True,
+    )
+    for identity in unused:
+        audit.record(user, "identity.delete", identity, source="review undo")
+        identity.delete()
 
 
 def name_group(faces, user, identity=None, new_name=""):

@@ -2,8 +2,8 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
-from .models import Identity
-from .review import DECISIONS
+from .models import Identity, PredictionFace
+from .review import DECISIONS, NAME
 
 
 class HistoryFilterForm(forms.Form):
@@ -73,6 +73,20 @@ class HistoryFilterForm(forms.Form):
         return predictions.distinct()
 
 
+BOTH_NAMES = (
+    "You picked {picked} and also typed the new name “{typed}”: nothing was saved. "
+    "Clear one of the two and answer again."
+)
+
+
+def check_one_name(data):
+    """A person picked and a different new name typed is ambiguous: say so rather than
+    silently drop the typed name (the same name in any case is no conflict)."""
+    picked, typed = data.get("identity"), " ".join((data.get("new_name") or "").split())
+    if picked and typed and typed.casefold() != picked.name.casefold():
+        raise forms.ValidationError(BOTH_NAMES.format(picked=picked.name, typed=typed))
+
+
 class ReviewForm(forms.Form):
     """A reviewer's decision on one face: the button pressed, and who it is."""
 
@@ -85,6 +99,27 @@ class ReviewForm(forms.Form):
         max_length=200,
         widget=forms.TextInput(attrs={"placeholder": "or a new person's name"}),
     )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("decision") == NAME:
+            check_one_name(data)
+        return data
+
+
+class BulkReviewForm(ReviewForm):
+    """One decision for the faces ticked on a Review page."""
+
+    faces = forms.ModelMultipleChoiceField(
+        PredictionFace.objects.select_related("prediction", "identity"),
+        error_messages={"required": "Tick the faces you are answering for first."},
+    )
+
+
+class RecentNamesForm(forms.Form):
+    """How far back the Recent names page looks."""
+
+    days = forms.IntegerField(min_value=1, max_value=90, initial=7, label="Named in the last")
 
 
 class NameGroupForm(forms.Form):
@@ -108,4 +143,5 @@ class NameGroupForm(forms.Form):
         data = super().clean()
         if not data.get("identity") and not " ".join(data.get("new_name", "").split()):
             raise forms.ValidationError("Pick a person or type the name of a new one.")
+        check_one_name(data)
         return data

@@ -21,3 +21,12 @@ def remove_orphan_files():
 
     remove_leftover_work_dirs()
     return len(remove_orphan_files())
+
+
+@shared_task(bind=True, acks_late=True)
+def identify_batch(self, batch_id):
+    """Identify the photos of IdentifyBatch batch_id still waiting (identities.batches).
+    A second delivery while it runs does nothing."""
+    from .batches import run_batch
+
+    return run_batch(batch_id, worker=self.request.hostname or "")

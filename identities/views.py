@@ -1,21 +1,26 @@
 import mimetypes
 import time
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from accounts import audit
 from accounts.roles import ADMIN, EDITOR, VIEWER, has_role, role_required
 from training import services
 
+from . import batches, wording
+from .duplicates import photos_of_others
 from .forms import IdentifyForm, IdentityForm, PhotoUploadForm
-from .models import FaceImage, Identity, Prediction, PredictionFace
+from .models import FaceImage, IdentifyBatch, Identity, Prediction, PredictionFace
 from .privacy import forget_identity, predictions_naming
 from .recognitions import record_identification
+from .results import NAMING_LEVELS, box_style, face_cards
 from .uploads import (
     UploadError,
     add_uploaded_files,
@@ -67,14 +72,26 @@ def identity_detail(request, slug):
     unusable = sum(1 for image in images if not image.is_usable)
     context = {"identity": identity, "images": images, "unusable": unusable, "form": form}
     context["retrain"] = services.retrain_status()
+    context["retrain_scheduled"] = bool(settings.FACEWEB_RETRAIN_SCHEDULE)
     return render(request, "identities/detail.html", context)
 
 
 def _report_upload(request, added, refused):
     if added:
-        messages.success(request, f"{len(added)} photo(s) added.")
+        messages.success(request, f"{wording.photos(len(added))} added.")
     for name, reason in refused:
         messages.error(request, f"{name}: {reason}")
+    for image, other in photos_of_others(added):
+        messages.warning(
+            request,
+            format_html(
+                '{}: this photo is already one of <a href="{}">{}</a>\'s. It was added; if '
+                "both are the same person, merge them, otherwise delete the wrong copy.",
+                image.original_name or "A photo",
+                other.identity.get_absolute_url(),
+                other.identity.name,
+            ),
+        )
 
 
 @role_required(EDITOR)
@@ -99,8 +116,9 @@ def identity_delete(request, slug):
         if deleted["versions"]:
             messages.warning(
                 request,
-                f"{len(deleted['versions'])} model version(s) were trained on {name}: their face "
-                "is still inside those weights. Retrain, then delete the old versions.",
+                f"{name} was in the training data of "
+                f"{wording.model_versions(len(deleted['versions']))}: their face is still "
+                "inside those weights. Retrain, then delete the old versions.",
             )
             return redirect("training:home")
         return redirect("identities:list")
@@ -124,19 +142,8 @@ def choose_face_view(request, pk):
             audit.record(request.user, "photo.choose_face", image)
             messages.success(request, "Thanks: this photo will be used for training.")
             return redirect(image.identity)
-    faces = [_box_style(c["box"], image.width, image.height) for c in image.candidates]
+    faces = [box_style(c["box"], image.width, image.height) for c in image.candidates]
     return render(request, "identities/choose_face.html", {"image": image, "faces": faces})
-
-
-def _box_style(box, width, height):
-    """A face box as CSS percentages of the photo, to draw it over a scaled image."""
-    x, y, w, h = box
-    return {
-        "left": round(100 * x / width, 2),
-        "top": round(100 * y / height, 2),
-        "width": round(100 * w / width, 2),
-        "height": round(100 * h / height, 2),
-    }
 
 
 @require_POST
@@ -173,25 +180,39 @@ def identify(request):
         form = IdentifyForm()
         messages.error(request, f"Too many identifications; try again in {wait:.0f} seconds.")
     elif request.method == "POST" and form.is_valid():
-        try:
-            prediction = identify_upload(
-                form.cleaned_data["photo"],
-                request.user,
-                form.cleaned_data["strictness"] or "normal",
-            )
-        except UploadError as exc:
-            form.add_error("photo", str(exc))
-        except services.NoActiveModel as exc:
-            form.add_error(None, str(exc))
-        else:
-            return redirect(prediction)
+        done = identify_from_form(form, request.user)
+        if done is not None:
+            return redirect(done)
     recent = Prediction.objects.filter(created_by=request.user)[:8]
+    batches_ = IdentifyBatch.objects.filter(created_by=request.user)[:5]
+    context = {"form": form, "recent": recent, "batches": batches_}
+    context["version"] = services.active_version()
+    context["inline_photos"] = settings.FACEWEB_IDENTIFY_INLINE_PHOTOS
     return render(
-        request,
-        "identities/identify.html",
-        {"form": form, "recent": recent, "version": services.active_version()},
-        status=429 if wait is not None else 200,
+        request, "identities/identify.html", context, status=429 if wait is not None else 200
     )
+
+
+def identify_from_form(form, user):
+    """The Prediction (one photo) or IdentifyBatch (several, or a zip) made from a valid
+    IdentifyForm; None, with the errors added to the form, when nothing was identified."""
+    files = form.cleaned_data["photo"]
+    strictness = form.cleaned_data["strictness"] or "normal"
+    try:
+        if len(files) == 1 and not batches.is_zip(files[0]):
+            return identify_upload(files[0], user, strictness)
+        batch, refused = batches.create_batch(files, user, strictness)
+        if batch is None:
+            for name, reason in refused:
+                form.add_error("photo", f"{name}: {reason}")
+            return None
+        batches.start_batch(batch)
+        return batch
+    except (UploadError, batches.BatchRefused) as exc:
+        form.add_error("photo", str(exc))
+    except services.NoActiveModel as exc:
+        form.add_error(None, str(exc))
+    return None
 
 
 def identify_upload(uploaded_file, user, strictness="normal"):
@@ -202,7 +223,7 @@ def identify_upload(uploaded_file, user, strictness="normal"):
     started = time.perf_counter()
     clean = clean_image(read_upload(uploaded_file))
     result = services.identify(clean.image, strictness=strictness, with_embeddings=True)
-    prediction = record_identification(clean.image, result, user, started)
+    prediction = record_identification(clean.image, result, user, started, strictness)
     audit.record(user, "identify", prediction, faces=len(prediction.faces))
     return prediction
 
@@ -212,19 +233,18 @@ def can_see_prediction(user, prediction):
 
 
 def prediction_detail(request, pk):
-    prediction = get_object_or_404(Prediction, pk=pk)
+    prediction = get_object_or_404(Prediction.objects.select_related("model_version"), pk=pk)
     if not can_see_prediction(request.user, prediction):
         raise PermissionDenied("This identification belongs to someone else.")
-    rows = {row.index: row for row in prediction.face_rows.select_related("reviewed_identity")}
-    faces = [
-        face
-        | {"style": _box_style(face["box"], prediction.width, prediction.height)}
-        | {"row": rows.get(index)}
-        for index, face in enumerate(prediction.faces)
-        if face.get("box") and prediction.width
-    ]
-    identities = Identity.objects.order_by("name") if has_role(request.user, EDITOR) else []
-    context = {"prediction": prediction, "faces": faces, "identities": identities}
+    rows = prediction.face_rows.select_related("reviewed_identity", "reviewed_by", "identity")
+    faces, too_small = face_cards(prediction, {row.index: row for row in rows})
+    context = {
+        "prediction": prediction,
+        "faces": faces,
+        "too_small": too_small,
+        "identities": Identity.objects.order_by("name") if has_role(request.user, EDITOR) else [],
+        "naming": NAMING_LEVELS.get(prediction.strictness),
+    }
     return render(request, "identities/prediction.html", context)
 
 

@@ -9,6 +9,8 @@ crash is recognised by its sha256 instead of being added again.
 import hashlib
 import logging
 import os
+import posixpath
+import re
 import shutil
 import tempfile
 import uuid
@@ -17,15 +19,16 @@ from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Min, Q
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
 from accounts import audit
-from identities.models import Identity
+from identities.models import Identity, normalise_name
 from identities.people import identity_called
 from identities.uploads import UploadError, add_face_image, clean_image
 
@@ -40,6 +43,10 @@ MAX_ATTEMPTS = 3
 
 log = logging.getLogger(__name__)
 __all__ = ["ArchiveRefused", "confirm_import", "prepare_folder", "prepare_zip", "run_import"]
+
+
+class RenameRefused(Exception):
+    """Names an import cannot take; nothing was changed. The message is for the user."""
 
 
 # --- preview ------------------------------------------------------------------------------
@@ -140,13 +147,15 @@ def duplicate_reason(entry, existing, seen):
 
 
 def summarise_people(bulk):
-    """[{name, identity_id, identity_url, photos, skipped}] for the preview, by name."""
+    """[{name, folder, tidy, identity_id, identity_url, photos, skipped}] for the preview,
+    by name; tidy is the name with "_" and "." made spaces (tidy_name)."""
     counts = (
         bulk.files.exclude(person="")
         .values("person")
         .annotate(
             photos=Count("pk", filter=Q(state=State.PENDING)),
             skipped=Count("pk", filter=~Q(state=State.PENDING)),
+            first_path=Min("path"),
         )
         .order_by("person")
     )
@@ -158,6 +167,8 @@ def summarise_people(bulk):
         people.append(
             {
                 "name": row["person"],
+                "folder": posixpath.dirname(row["first_path"]),
+                "tidy": tidy_name(row["person"]),
                 "identity_id": identity.pk if identity else None,
                 "identity_url": identity.get_absolute_url() if identity else "",
                 "photos": row["photos"],
@@ -165,6 +176,43 @@ def summarise_people(bulk):
             }
         )
     return people
+
+
+def tidy_name(name):
+    """A folder name as a person's name: "_" becomes a space, and so does a "." between two
+    letters ("Alan_Greenspan", "Alan.Greenspan" -> "Alan Greenspan"; "J. Smith" stays)."""
+    name = re.sub(r"(?<=[^\W\d_])\.(?=[^\W\d_])", " ", name.replace("_", " "))
+    return " ".join(name.split())
+
+
+def rename_people(bulk, renames, user):
+    """Change the names a previewed import will give its people: renames maps a name of
+    the preview to the name to use (an existing person's in any case, or a new one).
+
+    Raises RenameRefused, changing nothing, when the import is no longer a preview or a
+    new name cannot be a name. Returns the number of people renamed. Audited.
+    """
+    current = {p["name"] for p in bulk.people}
+    changes = {}
+    for old, new in renames.items():
+        if old not in current:
+            continue  # a stale form: that name is not in this preview any more
+        try:
+            new = normalise_name(new)[:200]
+        except ValidationError as exc:
+            raise RenameRefused(f"{old}: {' '.join(exc.messages)}") from None
+        if new != old:
+            changes[old] = new
+    with transaction.atomic():
+        if not BulkImport.objects.filter(pk=bulk.pk, status=Status.PREVIEW).exists():
+            raise RenameRefused("This import has started: its names can no longer change.")
+        for old, new in changes.items():
+            bulk.files.filter(person=old).update(person=new)
+        bulk.people = summarise_people(bulk)
+        bulk.save(update_fields=["people"])
+        if changes:
+            audit.record(user, "import.rename", bulk, names=changes)
+    return len(changes)
 
 
 def discard_import(bulk, user):

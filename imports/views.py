@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.roles import EDITOR, role_required
+from identities import wording
 
 from . import services
 from .forms import ZipImportForm
@@ -67,8 +68,27 @@ def import_detail(request, pk):
         "problem_count": problems.count(),
         "new_people": sum(1 for p in bulk.people if not p["identity_id"]),
         "existing_people": sum(1 for p in bulk.people if p["identity_id"]),
+        "can_tidy": any(p.get("tidy", p["name"]) != p["name"] for p in bulk.people),
     }
     return render(request, "imports/detail.html", context)
+
+
+@require_POST
+@role_required(EDITOR)
+def import_rename(request, pk):
+    bulk = get_object_or_404(BulkImport, pk=pk)
+    names = request.POST.getlist("name")
+    if "tidy" in request.POST:  # the "turn _ and . into spaces" button
+        names = [services.tidy_name(name) for name in names]
+    renames = dict(zip(request.POST.getlist("current"), names, strict=False))
+    try:
+        renamed = services.rename_people(bulk, renames, request.user)
+    except services.RenameRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        done = f"{wording.people(renamed)} renamed." if renamed else "No name changed."
+        messages.success(request, done)
+    return redirect(bulk)
 
 
 @require_POST

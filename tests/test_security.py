@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 # The only URLs anyone may use without logging in. A new one fails the tests below until it
 # is added here on purpose.
-PUBLIC = {"healthz", "readyz", "login", "logout"}
+PUBLIC = {"healthz", "readyz", "login", "logout", "favicon"}
 SAMPLE_VALUES = {
     "IntConverter": 1,
     "Int64Converter": 1,

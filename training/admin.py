@@ -21,14 +21,20 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "is_active",
         "is_stale",
         "architecture",
-        "val_accuracy",
+        "accuracy",
         "created_at",
     ]
     list_filter = ["is_active", "is_stale"]
     readonly_fields = [f.name for f in ModelVersion._meta.fields if f.name != "is_active"] + [
-        "is_active"
+        "accuracy",
+        "is_active",
     ]
     actions = ["activate"]
+
+    # The metrics hold a float32 in [0, 1]: shown as a percentage, not 0.699999988079071.
+    @admin.display(description="Val. accuracy")
+    def accuracy(self, version):
+        return as_percent(version.val_accuracy)
 
     @admin.action(description="Activate the selected version")
     def activate(self, request, queryset):
@@ -44,3 +50,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+def as_percent(fraction):
+    """0.699999988079071 -> "70.0%"; None -> "—"."""
+    if fraction is None:
+        return "—"
+    return f"{100 * fraction:.1f}%"

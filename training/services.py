@@ -458,7 +458,7 @@ def analyse_enrolment_photo(image):
 
     from .ml.faces import MIN_FACE_SIZE, choose_subject, detect_faces
 
-    faces = detect_faces(image)
+    faces = detect_faces(image, detect_options())
     candidates = [{"box": list(face.box), "score": face.score} for face in faces]
     subject = choose_subject(faces)
     if not faces:
@@ -470,6 +470,18 @@ def analyse_enrolment_photo(image):
     else:
         return _usable_face(image, list(subject.box), subject.score, candidates)
     return EnrolmentFace(status, None, None, candidates, None)
+
+
+def detect_options():
+    """The settings' face detection options (detector, smallest face, pixel budget)."""
+    from .ml.detection import DetectOptions
+
+    return DetectOptions(
+        detector=settings.FACEWEB_FACE_DETECTOR,
+        min_face=settings.FACEWEB_MIN_FACE_SIZE,
+        max_megapixels=settings.FACEWEB_DETECT_MAX_MEGAPIXELS,
+        threads=settings.FACEWEB_DETECT_THREADS,
+    )
 
 
 def analyse_reviewed_face(image, box):
@@ -615,10 +627,12 @@ def identify(image, top_k=5, strictness="normal", with_embeddings=False):
 
     Returns {"model_version": id, "faces": [{"box": [x, y, w, h], "identity": name or None,
     "identity_id", "confidence", "score", "top_k": [{"identity", "identity_id",
-    "probability"}]}], "latency_ms"}; faces are largest first, all classified in one
-    batched forward pass. strictness is "strict", "normal" or "lenient"; the
-    FACEWEB_UNKNOWN_THRESHOLD setting, when set, overrides the model's calibrated threshold.
-    with_embeddings adds "embedding" (float32 bytes of the face's embedding) to each face.
+    "probability"}]}], "too_small": [box], "latency_ms"}; faces are in reading order (rows
+    top to bottom, each left to right), all classified in one batched forward pass;
+    too_small lists the faces found but too small to identify. strictness is "strict",
+    "normal" or "lenient"; the FACEWEB_UNKNOWN_THRESHOLD setting, when set, overrides the
+    model's calibrated threshold. with_embeddings adds "embedding" (float32 bytes of the
+    face's embedding) to each face.
     A person deleted since the model was trained is never named (see note_identity_deleted).
     Raises NoActiveModel (or ModelUnavailable) and ValueError for an unknown strictness.
     Read-only.
@@ -632,15 +646,21 @@ def identify(image, top_k=5, strictness="normal", with_embeddings=False):
     predictor = _predictor_for(version)
     from .ml.identify import identify_faces
 
-    found = identify_faces(
-        predictor, image, top_k, strictness, threshold=settings.FACEWEB_UNKNOWN_THRESHOLD
+    answer = identify_faces(
+        predictor, image, top_k, strictness, settings.FACEWEB_UNKNOWN_THRESHOLD, detect_options()
     )
+    found = answer.faces
     faces = [_face_result(list(face.box), result, version.classes) for face, result in found]
     if with_embeddings:
         for face, (_, result) in zip(faces, found, strict=True):
             face["embedding"] = embedding_bytes(result["embedding"])
     latency_ms = (time.perf_counter() - started) * 1000
-    return {"model_version": version.pk, "faces": faces, "latency_ms": round(latency_ms, 1)}
+    return {
+        "model_version": version.pk,
+        "faces": faces,
+        "too_small": [list(face.box) for face in answer.too_small],
+        "latency_ms": round(latency_ms, 1),
+    }
 
 
 def _face_result(box, result, classes):

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -38,6 +39,7 @@ def training_home(request):
         "versions": ModelVersion.objects.select_related("job")[:20],
         "active": services.active_version(),
         "retrain": services.retrain_status(),
+        "retrain_scheduled": bool(settings.FACEWEB_RETRAIN_SCHEDULE),
     }
     return render(request, "training/home.html", context)
 

@@ -70,3 +70,32 @@ def test_the_queue_lists_faces_to_review(api, cast, unknown, ada):
     response = api("editor").get(reverse("api:review-queue"))
     assert [f["prediction"] for f in response.json()["results"]] == [unknown.pk]
     assert api("viewer").get(reverse("api:review-queue")).status_code == 403
+
+
+BULK = "/api/v1/review/answers/"
+
+
+def test_an_editor_answers_many_faces_at_once_through_the_api(api, cast, ada):
+    faces = [record(cast["viewer"], face(None, 0.2), index=i).face_rows.get() for i in range(2)]
+    body = {"faces": [f.pk for f in faces], "decision": "name", "identity_id": ada.pk}
+    response = api("editor").post(BULK, body, format="json")
+    assert response.status_code == 200
+    assert response.json() == {"identity": ada.pk, "answered": [f.pk for f in faces], "skipped": 0}
+    assert ada.images.count() == 2
+
+
+def test_the_api_refuses_a_person_and_a_different_new_name_together(api, unknown, ada):
+    row = unknown.face_rows.get()
+    body = {"faces": [row.pk], "decision": "name", "identity_id": ada.pk}
+    response = api("editor").post(BULK, body | {"new_identity_name": "Alan"}, format="json")
+    assert response.status_code == 400
+    assert "also typed the new name" in str(response.json())
+    response = review(api("editor"), unknown, decision="name", identity_id=ada.pk,
+                      new_identity_name="Alan")  # fmt: skip
+    assert response.status_code == 400
+    assert PredictionFace.objects.get().is_pending and not Identity.objects.filter(name="Alan")
+
+
+def test_a_bulk_answer_for_no_face_is_refused(api):
+    response = api("editor").post(BULK, {"faces": [], "decision": "reject"}, format="json")
+    assert response.status_code == 400

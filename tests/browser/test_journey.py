@@ -84,8 +84,8 @@ def test_a_new_user_walks_the_whole_product(page, live_server, make_user, tmp_pa
     stranger = page.locator(".card.result >> nth=1")
     stranger.locator("input[name=new_name]").fill("Person 2")
     stranger.locator("button:has-text('Save')").click()
-    page.wait_for_selector(".card.result >> nth=1 >> .review-state")
-    assert "Person 2" in page.locator(".card.result >> nth=1 >> .review-state").inner_text()
+    page.wait_for_selector(".card.result >> nth=1 >> .reviewer")
+    assert page.locator(".card.result >> nth=1 >> .answer").inner_text() == "Person 2"
     assert FaceImage.objects.filter(identity__name="Person 2").count() == 1
     shoot("journey-06-corrected")
 

@@ -62,10 +62,11 @@ def test_a_user_reviews_faces_and_browses_the_history(admin_page, live_server, h
     first.locator("button:has-text('Correct: Grace Hopper')").click()
     page.wait_for_selector(".messages .success")
     assert page.locator(".review-item").count() == 4
-    second = page.locator(".review-item >> nth=0")
-    second.locator("input[name=new_name]").fill("Katherine Johnson")
-    second.locator("button:has-text('Save')").click()
-    page.wait_for_selector(".messages .success")
+    page.locator(".review-item >> nth=0 >> .answer").click()  # a click on a card ticks it
+    page.fill(".bulk-bar input[name=new_name]", "Katherine Johnson")
+    page.click(".bulk-bar button:has-text('Name them')")
+    page.wait_for_selector(".undo-bar")
+    assert "1 face named Katherine Johnson" in page.inner_text(".undo-bar")
     page.locator(".review-item >> nth=0").locator("button:has-text('Not anyone we know')").click()
     page.wait_for_selector(".messages .success")
     shoot("21-review-after-answers")
@@ -82,6 +83,43 @@ def test_a_user_reviews_faces_and_browses_the_history(admin_page, live_server, h
     page.goto(live_server.url + history["sure"].get_absolute_url())
     assert page.locator(".review-form").count() == 1
     shoot("24-result-with-review")
+
+
+def test_a_reviewer_ticks_a_range_answers_once_and_undoes_it(
+    admin_page, live_server, history, shoot
+):
+    page = admin_page
+    page.goto(live_server.url + "/review/")
+    cards = page.locator(".review-item")
+    assert cards.count() == 5
+    cards.nth(1).locator(".answer").click()
+    cards.nth(4).locator(".answer").click(modifiers=["Shift"])  # the range 2..5
+    assert page.locator(".review-item.selected").count() == 4
+    assert page.inner_text("[data-selected-count]") == "4 faces selected"
+    shoot("29-review-range-selected")
+    page.click(".bulk-bar button:has-text('Not anyone we know')")
+    page.wait_for_selector(".undo-bar")
+    assert page.locator(".review-item").count() == 1
+    assert PredictionFace.objects.filter(review="rejected").count() == 4
+    page.click(".undo-bar button:has-text('Undo')")
+    page.wait_for_selector(".messages .success")
+    assert page.locator(".review-item").count() == 5
+    assert not PredictionFace.objects.filter(review="rejected").exists()
+
+
+def test_a_reviewer_checks_recent_names_group_by_group(admin_page, live_server, history, shoot):
+    page = admin_page
+    page.goto(live_server.url + "/review/recent/")
+    groups = page.locator(".review-group")
+    assert groups.count() == 2
+    assert "Grace Hopper" in groups.nth(0).locator("h2").inner_text()  # 45% before 97%
+    groups.nth(1).locator("button:has-text('Select all in this group')").click()
+    page.select_option(".bulk-bar select[name=identity]", label="Grace Hopper")
+    shoot("30-recent-names")
+    page.click(".bulk-bar button:has-text('Name them')")
+    page.wait_for_selector(".undo-bar")
+    assert history["grace"].images.filter(source="review").count() == 1
+    assert page.locator(".review-group").count() == 1
 
 
 def test_a_user_names_a_group_of_unknown_faces(admin_page, live_server, history, shoot):

@@ -1,9 +1,17 @@
-"""The walking skeleton in headless Chromium: log in, enrol, train, identify."""
+"""The walking skeleton in headless Chromium: log in, enrol, train, identify; then a walk
+through every page at a phone's and a desktop's width, with screenshots of each
+($FACEWEB_SCREENSHOTS, else /tmp/faceweb-screens)."""
+
+import os
+from pathlib import Path
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import get_resolver, reverse
 
+from identities.models import IdentifyBatch, Identity
 from tests.browser.conftest import log_in
-from tests.images import group_photo, write_people
+from tests.images import encode, group_photo, jpeg_bytes, write_people
 from training import services
 from training.jobs import run_job
 from training.models import TrainingJob
@@ -118,3 +126,167 @@ def test_a_user_creates_an_api_token_on_the_profile_page(logged_in, shoot):
     page.wait_for_load_state()
     shoot("12-profile-token")
     assert "trainer" in page.content()
+
+
+# --- Every page at a phone's and a desktop's width ---------------------------------------
+
+WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
+# Named routes that are not pages: POST-only actions, JSON for polling, files.
+NOT_PAGES = {
+    "identities:image_delete", "identities:review_face", "identities:review_bulk",
+    "identities:review_undo", "identities:media", "identities:home", "identities:batch_status",
+    "identities:batch_resume", "training:job_status", "training:job_cancel",
+    "training:version_activate", "training:version_delete", "imports:confirm",
+    "imports:discard", "imports:status", "imports:rename", "accounts:token_create",
+    "accounts:token_revoke",
+}  # fmt: skip
+LONG_NAME = "Donald Henry Rumsfeld-Wolfowitz"
+
+
+def screenshot_folder():
+    folder = Path(os.environ.get("FACEWEB_SCREENSHOTS", "/tmp/faceweb-screens"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def page_routes():
+    """Every namespaced route name of the app's own pages."""
+    names = set()
+    for namespace in ("identities", "training", "imports", "accounts"):
+        resolver = get_resolver().namespace_dict[namespace][1]
+        names |= {f"{namespace}:{n}" for n in resolver.reverse_dict if isinstance(n, str)}
+    return names - NOT_PAGES
+
+
+@pytest.fixture
+def seeded(make_user):
+    """A little of everything, so that every page has real objects to show."""
+    from identities.uploads import add_face_image, clean_image
+    from identities.views import identify_upload
+    from imports.services import prepare_zip
+    from tests.identities.recorded import face, record
+    from tests.imports.zips import people_zip
+
+    admin = make_user("admin", "alice")
+    people = []
+    for person, name in enumerate(["Ada Lovelace", "Grace Hopper", LONG_NAME]):
+        people.append(Identity.objects.create(name=name, created_by=admin))
+        for index in range(4):
+            add_face_image(people[-1], clean_image(jpeg_bytes(person, index)))
+    several = add_face_image(people[0], clean_image(encode(group_photo([0, 1]))))
+    job = TrainingJob.objects.create(params=services.default_params(**TINY))
+    assert run_job(job.pk) == TrainingJob.Status.SUCCEEDED
+    failed = TrainingJob.objects.create(
+        params=services.default_params(**TINY), status="failed", error="The worker died."
+    )
+    photo = SimpleUploadedFile("group.jpg", encode(group_photo([0, 2])), "image/jpeg")
+    prediction = identify_upload(photo, admin, "lenient")
+    record(admin, face(people[1], 0.42), person=1, index=5)
+    for index, vector in enumerate([[1, 0.1, 0], [0.9, 0.2, 0], [0, 1, 0.1]]):
+        record(admin, face(None, 0.2, embedding=vector), person=3 + index, index=index)
+    zipped = SimpleUploadedFile("people.zip", people_zip(2, 2), "application/zip")
+    batch = IdentifyBatch.objects.create(created_by=admin, status="succeeded")
+    batch.photos.create(position=0, name="group.jpg", state="done", prediction=prediction)
+    batch.photos.create(position=1, name="notes.txt", state="refused", reason="Not an image.")
+    return {
+        "person": people[2], "image": several, "job": job, "failed": failed, "batch": batch,
+        "prediction": prediction, "import": prepare_zip(zipped, admin), "people": people,
+    }  # fmt: skip
+
+
+def walk_paths(seeded):
+    """(screenshot name, route name, path) for every page, with the objects seeded."""
+    slug, image = seeded["person"].slug, seeded["image"].pk
+    picked = "?" + "&".join(f"images={i.pk}" for i in seeded["person"].images.all()[:2])
+    two = "?" + "&".join(f"identities={p.pk}" for p in seeded["people"][:2])
+
+    def at(name, route, *args, query=""):
+        return (name, route, reverse(route, args=args) + query)
+
+    return [
+        at("people", "identities:list"),
+        at("person", "identities:detail", slug),
+        at("person-edit", "identities:edit", slug),
+        at("person-delete", "identities:delete", slug),
+        at("split", "identities:split", slug, query=picked),
+        at("move", "identities:move", slug, query=picked),
+        at("merge", "identities:merge", query=two),
+        at("delete-people", "identities:delete_people", query=two),
+        at("quality", "identities:quality"),
+        at("choose-face", "identities:choose_face", image),
+        at("identify", "identities:identify"),
+        at("result", "identities:prediction", seeded["prediction"].pk),
+        at("batch", "identities:batch", seeded["batch"].pk),
+        ("export", "identities:export", None),  # a zip download, not a page
+        at("history", "identities:history"),
+        at("review", "identities:review"),
+        at("recent-names", "identities:recent_names"),
+        at("unknown-faces", "identities:unknown_faces"),
+        at("training", "training:home"),
+        at("job", "training:job", seeded["job"].pk),
+        at("job-failed", "training:job", seeded["failed"].pk),
+        at("import-new", "imports:new"),
+        at("import-preview", "imports:detail", seeded["import"].pk),
+        at("profile", "accounts:profile"),
+        ("admin", None, "/admin/"),
+        ("admin-versions", None, "/admin/training/modelversion/"),
+        ("not-found", None, "/people/nobody-at-all/"),
+    ]
+
+
+def test_every_page_fits_a_phone_and_a_desktop(browser, live_server, seeded):
+    pages = walk_paths(seeded)
+    assert {route for _, route, _ in pages if route} == page_routes()  # a new page is walked
+    folder, too_wide = screenshot_folder(), []
+    for size, viewport in WIDTHS.items():
+        context = browser.new_context(viewport=viewport)
+        page = context.new_page()
+        page.goto(live_server.url + "/login/")
+        too_wide += look_at(page, folder, "login", size)
+        log_in(page, live_server, "alice", "/login/")
+        if size == "phone":
+            open_the_menu(page, folder)
+        for name, _, path in pages:
+            if path is not None:
+                page.goto(live_server.url + path)
+                too_wide += look_at(page, folder, name, size)
+        context.close()
+    services.clear_model_cache()
+    assert not too_wide, f"wider than the window: {too_wide}"
+
+
+def open_the_menu(page, folder):
+    """On a phone the navigation hides behind Menu, and opens legible: light on dark."""
+    assert not page.is_visible("nav >> text=Review")
+    page.click(".menu-button")
+    assert page.is_visible("nav >> text=Review") and page.is_visible("text=Log out")
+    colour = page.eval_on_selector("nav a", "a => getComputedStyle(a).color")
+    assert colour == "rgb(255, 255, 255)"
+    page.screenshot(path=folder / "menu-open-phone.png")
+    page.click(".menu-button")
+
+
+def look_at(page, folder, name, size):
+    """Screenshot the page; returns [what is wrong] when it is wider than the window."""
+    show_every_image(page)
+    page.screenshot(path=folder / f"{name}-{size}.png", full_page=True)
+    if page.evaluate("document.documentElement.scrollWidth > window.innerWidth"):
+        return [f"{name} at {size} width: {page.evaluate(WIDEST)}"]
+    return []
+
+
+# The first few elements that stick out of the window, to say what to fix.
+WIDEST = """() => Array.from(document.querySelectorAll('body *'))
+  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+  .slice(0, 4).map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : '')
+    + ' ' + Math.round(e.getBoundingClientRect().right) + 'px')"""
+
+
+def show_every_image(page):
+    """Scroll through the page so that lazily loaded photos load before the screenshot."""
+    page.evaluate(
+        "async () => { for (let y = 0; y < document.body.scrollHeight; y += 600) {"
+        " window.scrollTo(0, y); await new Promise(r => setTimeout(r, 30)); }"
+        " window.scrollTo(0, 0); }"
+    )
+    page.wait_for_load_state("networkidle")

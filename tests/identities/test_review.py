@@ -161,7 +161,10 @@ def test_a_reviewed_face_shows_its_answer_on_the_result_page(client, make_user, 
     review_face(only_face(prediction), NAME, admin, identity=ada)
     client.force_login(admin)
     page = client.get(prediction.get_absolute_url()).content.decode()
-    assert "Corrected" in page and "as Ada Lovelace" in page
+    # The confirmed name comes first, then who confirmed it, then the model's guess.
+    answer = page.index('class="answer')
+    assert "Ada Lovelace" in page[answer : answer + 60]
+    assert answer < page.index("Corrected") < page.index("Model said: Unknown")
 
 
 def test_face_regions_are_served_to_editors_and_the_asker_only(client, make_user, member):

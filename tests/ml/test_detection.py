@@ -145,3 +145,16 @@ def test_a_damaged_detector_file_is_a_clear_error_not_a_photo_without_faces(monk
 
     with pytest.raises(faces.FaceModelMissing, match="reinstall"):
         detect_faces(Image.new("RGB", (200, 200), (90, 90, 90)), DetectOptions(detector="cnn"))
+
+
+@needs_datasets
+def test_all_30_faces_of_a_team_photo_come_back_in_reading_order():
+    canvas, tiles = phone_group_photo(size=(3000, 2000), columns=6, rows=5, tile=300, seed=1)
+
+    faces = in_reading_order(detect_faces(canvas))
+
+    def tile_of(face):
+        cx, cy = face.box[0] + face.box[2] / 2, face.box[1] + face.box[3] / 2
+        return next(i for i, t in enumerate(tiles) if t[0] <= cx < t[2] and t[1] <= cy < t[3])
+
+    assert [tile_of(face) for face in faces] == list(range(30))

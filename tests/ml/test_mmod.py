@@ -48,7 +48,7 @@ def test_its_pyramid_levels_shrink_by_a_sixth_and_never_overlap():
     for previous, level in zip(rects, rects[1:], strict=False):
         assert level[2] == int(5 / 6 * previous[2]) and level[3] == int(5 / 6 * previous[3])
     for i, a in enumerate(rects):
-        assert 0 <= a[0] and a[0] + a[2] <= cols and 0 <= a[1] and a[1] + a[3] <= rows
+        assert a[0] >= 0 and a[0] + a[2] <= cols and a[1] >= 0 and a[1] + a[3] <= rows
         assert not any(mmod._intersects(a, b) for b in rects[i + 1 :])
     assert cols == 400 + 22
 
@@ -57,6 +57,11 @@ def test_a_photo_without_a_face_gives_no_box(detector):
     pixels = np.full((200, 300, 3), 128, dtype=np.uint8)
 
     assert detector.detect(pixels) == []
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 40), (60, 60)])
+def test_a_photo_smaller_than_its_window_gives_no_box(detector, size):
+    assert detector.detect(np.zeros((*size, 3), dtype=np.uint8)) == []
 
 
 def test_bf16_still_finds_the_face(detector):

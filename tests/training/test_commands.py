@@ -70,3 +70,33 @@ def test_ensure_admin_creates_one_admin_once(settings, tmp_path, capsys, django_
     password = (tmp_path / "admin_password.txt").read_text().strip()
     assert django_user_model.objects.get(username="admin").check_password(password)
     assert (tmp_path / "admin_password.txt").stat().st_mode & 0o077 == 0
+
+
+def test_identify_opens_a_zip_and_prints_a_line_per_photo_in_it(enrolled, tmp_path, capsys):
+    import zipfile
+
+    from tests.images import jpeg_bytes
+    from training import services
+
+    enrolled()
+    run_job(TrainingJob.objects.create(params=services.default_params(**TINY)).pk)
+    archive = tmp_path / "set.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("a/one.jpg", jpeg_bytes(0, 43))
+        zipped.writestr("a/two.jpg", jpeg_bytes(1, 43))
+    call_command("identify", archive)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["photo"] for line in lines] == [f"{archive}/a/one.jpg", f"{archive}/a/two.jpg"]
+    assert all(line["faces"] for line in lines)
+
+
+def test_identify_reports_a_hostile_zip_and_identifies_nothing_in_it(enrolled, tmp_path, capsys):
+    import zipfile
+
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("../escape.jpg", b"x")
+    with pytest.raises(CommandError, match="1 photo"):
+        call_command("identify", archive)
+    (line,) = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert "leads out of its folder" in line["error"]

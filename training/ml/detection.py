@@ -115,7 +115,7 @@ def _search_tiled(scaled: Image.Image, detector: str, options) -> list:
     """Boxes (left, top, right, bottom, score) in scaled's pixels, inclusive, overlaps
     removed: tiles searched in parallel, and a coarser whole-photo pass for faces larger
     than the tiles' overlap."""
-    pixels = _pixels(scaled, detector)
+    pixels = np.asarray(scaled)
     # HOG runs on one core and releases the GIL: strips of the photo go to threads. The
     # CNN's convolutions already use every core; it is cut only to bound its memory.
     threads = _threads(options) if detector == "hog" else 1
@@ -143,13 +143,13 @@ def _coarse_pass(detector, scaled, factor):
     small = _resized(scaled, factor)
     return [
         (a / factor, b / factor, (c + 1) / factor - 1, (d + 1) / factor - 1, s)
-        for a, b, c, d, s in _run(detector, _pixels(small, detector))
+        for a, b, c, d, s in _run(detector, np.asarray(small))
     ]
 
 
 def _search_padded(scaled: Image.Image, detector: str) -> list:
     pad = round(PAD_FRACTION * max(scaled.size))
-    padded = _pixels(ImageOps.expand(scaled, border=pad, fill=(0, 0, 0)), detector)
+    padded = np.asarray(ImageOps.expand(scaled, border=pad, fill=(0, 0, 0)))
     upsample = 2 if max(scaled.size) < UPSAMPLE_BELOW else 1
     boxes = _run(detector, padded, upsample)
     return [(a - pad, b - pad, c - pad, d - pad, s) for a, b, c, d, s in boxes]
@@ -165,12 +165,6 @@ def _tiles(size, count: int) -> list:
     strip = math.ceil((width + (count - 1) * TILE_OVERLAP) / count)
     step = (width - strip) / (count - 1)
     return [(round(i * step), 0, strip, height) for i in range(count)]
-
-
-def _pixels(image: Image.Image, detector: str) -> np.ndarray:
-    # HOG on grey levels: a fifth faster than on RGB, and the same faces found
-    # (bench/detection.py: 208 of 209 both ways).
-    return np.asarray(image.convert("L") if detector == "hog" else image)
 
 
 def _threads(options) -> int:
@@ -239,13 +233,14 @@ def _hog():
 
 
 def _cnn_dtype():
-    # bf16 where the CPU runs it natively: ~3x faster; all faces still found, but a
-    # neighbouring window may win (docs: ../shared/notes/dlib-mmod-detector.md).
+    # bf16 where the hardware runs it natively: ~3x faster on such a CPU; all faces still
+    # found, but a neighbouring window may win (../shared/notes/dlib-mmod-detector.md).
     import torch
 
-    from training.ml.train import cpu_has_native_bf16
+    from training.ml.train import autocast_dtype
 
-    return torch.bfloat16 if cpu_has_native_bf16() else None
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return autocast_dtype("auto", device)
 
 
 def _cnn():

@@ -91,16 +91,17 @@ class MmodDetector:
         """
         height, width = pixels.shape[:2]
         rects, size = pyramid_rects(height, width, self.padding, self.outer_padding)
-        if not rects:
-            return []
+        if not rects or min(size) < max(self.window):
+            return []  # no window fits: no face, and too small for the convolutions
+        device = next(self.net.parameters()).device
         with torch.inference_mode():
-            tiled = tiled_pyramid(pixels, rects, size, self.mean)
+            tiled = tiled_pyramid(pixels, rects, size, self.mean).to(device)
             if dtype is not None:
-                with torch.autocast("cpu", dtype=dtype):
+                with torch.autocast(device.type, dtype=dtype):
                     scores = self.net(tiled).float()
             else:
                 scores = self.net(tiled)
-        return self.decode(scores[0, 0].numpy(), rects)
+        return self.decode(scores[0, 0].cpu().numpy(), rects)
 
     def decode(self, scores: np.ndarray, rects: list) -> list[Detection]:
         """Windows scoring above 0, mapped to the photo, best first, overlaps removed."""
@@ -165,11 +166,14 @@ def load_detector(path) -> MmodDetector:
 
 
 def get_detector(path) -> MmodDetector:
-    """load_detector(path), read once per process."""
+    """load_detector(path), read once per process, on the GPU when there is one."""
     key = str(path)
     with _cache_lock:
         if key not in _cache:
-            _cache[key] = load_detector(path)
+            detector = load_detector(path)
+            if torch.cuda.is_available():
+                detector.net.cuda()
+            _cache[key] = detector
         return _cache[key]
 
 
