@@ -158,3 +158,24 @@ def test_all_30_faces_of_a_team_photo_come_back_in_reading_order():
         return next(i for i, t in enumerate(tiles) if t[0] <= cx < t[2] and t[1] <= cy < t[3])
 
     assert [tile_of(face) for face in faces] == list(range(30))
+
+
+@needs_datasets
+def test_a_face_wider_than_the_strips_overlap_across_their_border_is_found_whole():
+    photo = Image.open(sorted((DATASETS / "lfw_dev").glob("*/*.jpg"))[5]).convert("RGB")
+    (x, y, w, h), _ = search(photo, DetectOptions(detector="hog")).faces[0]
+    canvas = Image.new("RGB", (4000, 3000), (120, 110, 100))
+    canvas.paste(photo.resize((3000, 3000)), (500, 0))  # a face of ~1,200 px across x=2000
+    expected = (500 + 12 * x, 12 * y, 12 * w, 12 * h)
+
+    faces = search(canvas, DetectOptions(detector="hog", min_face=64, threads=2)).faces
+
+    assert len(faces) == 1
+    assert iou(faces[0][0], expected) > 0.8
+
+
+def iou(a, b):
+    width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    inner = max(0, width) * max(0, height)
+    return inner / (a[2] * a[3] + b[2] * b[3] - inner)

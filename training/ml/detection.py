@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 import os
-import threading
+import queue
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,7 +34,7 @@ SMALLEST_FOUND = 64
 # The CNN looks again only at photos up to this size (at the detection scale): ~1 s.
 CNN_FALLBACK_MEGAPIXELS = 4.0
 # The photo is cut into vertical strips that overlap by more than the largest face searched
-# in them; faces of half the overlap and more are found by a coarser whole-photo pass.
+# in them; faces from 3/4 of the overlap up are found by a coarser whole-photo pass.
 TILE_OVERLAP = 400
 CNN_STRIP = 2000  # the CNN's tiled pyramid of a 2000 px wide strip takes ~1 GB
 # A face filling a photo touches its edges, where no window can sit: photos (at the
@@ -127,8 +128,9 @@ def _search_tiled(scaled: Image.Image, detector: str, options) -> list:
         lambda left=left, top=top, w=w, h=h: _shifted(detector, pixels, left, top, w, h)
         for left, top, w, h in tiles
     ]
-    # Faces of half the overlap and more are found here, so none is lost to a strip's edge.
-    jobs.append(lambda: _coarse_pass(detector, scaled, 2 * SMALLEST_FOUND / TILE_OVERLAP))
+    # A face narrower than the overlap lies whole in one strip; the wider ones (from 3/4
+    # of it, leaving the detector some context) are found here on a far smaller photo.
+    jobs.append(lambda: _coarse_pass(detector, scaled, SMALLEST_FOUND / (0.75 * TILE_OVERLAP)))
     with ThreadPoolExecutor(threads) as pool:
         parts = list(pool.map(lambda job: job(), jobs))
     return _filter_overlaps([box for part in parts for box in part])
@@ -174,7 +176,8 @@ def _threads(options) -> int:
 def _run(detector: str, pixels: np.ndarray, upsample: int = 1) -> list:
     """One detector over an RGB array: [(left, top, right, bottom, score)] inclusive."""
     if detector == "hog":
-        rects, scores, _ = _hog().run(pixels, upsample - 1 if upsample > 1 else 0, 0.0)
+        with _hog() as hog:
+            rects, scores, _ = hog.run(pixels, upsample - 1 if upsample > 1 else 0, 0.0)
         return [
             (r.left(), r.top(), r.right(), r.bottom(), float(s))
             for r, s in zip(rects, scores, strict=True)
@@ -219,17 +222,23 @@ def _to_original(rect, scale, size):
     return (round(left), round(top), round(right - left), round(bottom - top))
 
 
-_per_thread = threading.local()
+# dlib's HOG detector keeps scratch buffers: two threads running the same one crash the
+# process. Each run takes one from this pool (making one takes ~0.3 s) and puts it back.
+_hog_pool: queue.SimpleQueue = queue.SimpleQueue()
 
 
+@contextmanager
 def _hog():
-    # One per thread: dlib's HOG detector keeps scratch buffers, and two threads running
-    # the same one crash the process.
-    if not hasattr(_per_thread, "hog"):
+    try:
+        detector = _hog_pool.get_nowait()
+    except queue.Empty:
         import dlib
 
-        _per_thread.hog = dlib.get_frontal_face_detector()
-    return _per_thread.hog
+        detector = dlib.get_frontal_face_detector()
+    try:
+        yield detector
+    finally:
+        _hog_pool.put(detector)
 
 
 def _cnn_dtype():
