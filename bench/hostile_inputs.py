@@ -275,7 +275,7 @@ class Doors:
 # door: (Doors method, statuses of an accepted photo, and what its answer says, the status
 # of a refusal)
 PHOTO_DOORS = {
-    "web-enrol": ("web_enrol", (302,), "photo(s) added", 302),
+    "web-enrol": ("web_enrol", (302,), " added.", 302),
     "api-enrol": ("api_enrol", (201,), '"created":[{', 400),
     "web-identify": ("web_identify", (302,), "", 200),
     "api-identify": ("api_identify", (200,), '"prediction_id"', 400),
