@@ -8,7 +8,6 @@ from rest_framework.reverse import reverse
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from accounts.roles import ADMIN, has_role
 from identities import batches
 from identities.models import BatchPhoto, IdentifyBatch
 from training.services import STRICTNESS_CHOICES
@@ -106,10 +105,7 @@ class IdentifyBatchDetail(generics.RetrieveAPIView):
     serializer_class = IdentifyBatchSerializer
 
     def get_queryset(self):
-        visible = IdentifyBatch.objects.prefetch_related("photos")
-        if has_role(self.request.user, ADMIN):
-            return visible
-        return visible.filter(created_by=self.request.user)
+        return IdentifyBatch.objects.visible_to(self.request.user).prefetch_related("photos")
 
     def get_object(self):
         return batches.stop_if_stale(super().get_object())

@@ -5,14 +5,8 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from identities.models import FaceImage, Identity, Prediction, clean_new_name
-from training.ml.config import (
-    ARCHITECTURES,
-    FINE_TUNE_CHOICES,
-    HEADS,
-    MAX_IMAGE_SIZE,
-    MIN_IMAGE_SIZE,
-)
 from training.models import ModelVersion, TrainingJob
+from training.parameters import training_parameters
 from training.services import STRICTNESS_CHOICES
 
 # identify_upload stores the five best candidates per face; a request may ask for fewer.
@@ -146,17 +140,16 @@ class ImageUploadResultSerializer(serializers.Serializer):
 
 
 class InRange:
-    """A training parameter whose range the schema states (api.schema) and default_params
-    checks, so that the API, the Training page and `manage.py train` refuse a value with
-    the same message."""
+    """A training parameter whose range the schema states (api.schema) and that refuses a
+    value outside it with the words the Training page and `manage.py train` use."""
 
-    def __init__(self, minimum, maximum, *, open_below=False, open_above=False, **kwargs):
-        self.range = {"minimum": minimum, "maximum": maximum}
-        if open_below:
+    def __init__(self, parameter, **kwargs):
+        self.range = {"minimum": parameter.lowest, "maximum": parameter.maximum}
+        if parameter.exclusive_minimum:
             self.range["exclusiveMinimum"] = True
-        if open_above:
+        if parameter.exclusive_maximum:
             self.range["exclusiveMaximum"] = True
-        super().__init__(**kwargs)
+        super().__init__(validators=[in_range(parameter)], **kwargs)
 
 
 class IntegerInRange(InRange, serializers.IntegerField):
@@ -167,56 +160,36 @@ class NumberInRange(InRange, serializers.FloatField):
     pass
 
 
+def in_range(parameter):
+    def check(value):
+        error = parameter.range_error(value)
+        if error:
+            raise serializers.ValidationError(error)
+
+    return check
+
+
+def parameter_field(parameter):
+    """The serializer field of a training parameter (training.parameters)."""
+    common = {"required": False, "help_text": parameter.help}
+    if parameter.choices:
+        return serializers.ChoiceField(choices=list(parameter.choices), **common)
+    if parameter.kind is str:
+        return serializers.CharField(max_length=parameter.max_length, **common)
+    field_class = IntegerInRange if parameter.kind is int else NumberInRange
+    return field_class(parameter, **common)
+
+
 class TrainingParamsSerializer(serializers.Serializer):
     """The parameters a job may be started with; the rest take their defaults.
 
-    Ranges and choices are checked by training.services.default_params, the one place that
-    knows them, so the API, the Training page and `manage.py train` refuse the same values.
-    Their ranges are repeated here for the schema (tests/api/test_schema.py checks that
-    the two agree).
+    Its fields are built from training.parameters, as the Training page's form and
+    `manage.py train` are, so all three take the same parameters with the same limits;
+    training.services.default_params checks what depends on the network chosen.
     """
 
-    epochs = IntegerInRange(1, 10_000, required=False)
-    learning_rate = NumberInRange(
-        0, 1, open_below=True, required=False, help_text="The peak rate of the one-cycle schedule."
-    )
-    batch_size = IntegerInRange(1, 4096, required=False)
-    image_size = IntegerInRange(
-        0,
-        MAX_IMAGE_SIZE,
-        required=False,
-        help_text=f"Network input, in pixels: 0 (the network's own size) or from "
-        f"{MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE}. The face network takes only its own 150.",
-    )
-    architecture = serializers.ChoiceField(
-        choices=list(ARCHITECTURES),
-        required=False,
-        help_text="The network: dlib-face-resnet (the default, face-trained) or a ResNet.",
-    )
-    fine_tune_from = serializers.ChoiceField(
-        choices=list(FINE_TUNE_CHOICES),
-        required=False,
-        help_text="Where training starts: a stage of the chosen network, all, or auto.",
-    )
-    head = serializers.ChoiceField(
-        choices=list(HEADS), required=False, help_text="The new last layer."
-    )
-    pretrained = serializers.CharField(
-        required=False,
-        max_length=500,
-        help_text="auto (the network's own weights), none (random weights) or the name of "
-        "a state-dict file in the models folder.",
-    )
-    seed = IntegerInRange(0, 2**32 - 1, required=False)
-    val_fraction = NumberInRange(
-        0,
-        1,
-        open_above=True,
-        required=False,
-        help_text="The share of each person's photos kept for validation.",
-    )
-    # Checked here: the dataset split takes any seed.
-    split_seed = serializers.IntegerField(required=False, min_value=0, max_value=2**32 - 1)
+    def get_fields(self):
+        return {parameter.name: parameter_field(parameter) for parameter in training_parameters()}
 
     def validate(self, attrs):
         # A misspelt parameter must not silently train with a default instead.

@@ -20,7 +20,6 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts import audit
-from accounts.roles import ADMIN, has_role
 from identities.models import FaceImage, Identity, Prediction
 from identities.privacy import forget_identity
 from identities.uploads import add_uploaded_files
@@ -327,10 +326,7 @@ class VisiblePredictions:
     serializer_class = PredictionSerializer
 
     def get_queryset(self):
-        predictions = Prediction.objects.select_related("created_by")
-        if has_role(self.request.user, ADMIN):
-            return predictions
-        return predictions.filter(created_by=self.request.user)
+        return Prediction.objects.visible_to(self.request.user).select_related("created_by")
 
 
 class PredictionList(VisiblePredictions, generics.ListAPIView):

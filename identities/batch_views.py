@@ -7,7 +7,7 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.roles import ADMIN, VIEWER, has_role, role_required
+from accounts.roles import VIEWER, role_required
 
 from . import batches
 from .models import BatchPhoto, IdentifyBatch
@@ -16,7 +16,7 @@ from .models import BatchPhoto, IdentifyBatch
 def visible_batch(request, pk):
     """The batch, for the person who sent it and for admins; PermissionDenied otherwise."""
     batch = get_object_or_404(IdentifyBatch.objects.select_related("created_by"), pk=pk)
-    if not (has_role(request.user, ADMIN) or batch.created_by_id == request.user.pk):
+    if not IdentifyBatch.objects.visible_to(request.user).filter(pk=pk).exists():
         raise PermissionDenied("These photos were sent by someone else.")
     return batches.stop_if_stale(batch)
 

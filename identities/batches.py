@@ -7,22 +7,24 @@ the request for a few photos, by a worker on the "default" queue for more (as bu
 are, and with their zip checks: imports.archive). run_batch claims the batch with a
 conditional update, so a second delivery does nothing twice, and commits each photo's
 Prediction together with its row, so a batch stopped half-way resumes where it stopped.
+Claiming, finishing and stopping a batch whose worker went silent are the bookkeeping that
+training jobs and imports use too (faceweb.jobs).
 """
 
 import logging
 import time
 import zipfile
 from collections import Counter
-from datetime import timedelta
 
+from celery import shared_task
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, transaction
 from django.db.models import Count
-from django.utils import timezone
 from PIL import Image
 
 from accounts import audit
+from faceweb import jobs as bookkeeping
 from imports.archive import (
     ZIP_MAGIC,
     ArchiveRefused,
@@ -217,18 +219,11 @@ def start_batch(batch):
 
 def enqueue(batch_id):
     """Hand the batch to the workers; False (and the batch stopped) when the broker cannot
-    be reached."""
-    from kombu.exceptions import OperationalError
-
-    from .tasks import identify_batch
-
+    be reached. Unlike jobs and imports, a batch keeps no count of sends, and beat does not
+    send one again."""
     try:
-        identify_batch.delay(batch_id)
-    except OperationalError:
-        log.warning("batch %s: the task queue is unreachable", batch_id, exc_info=True)
-        IdentifyBatch.objects.filter(pk=batch_id, status=Status.QUEUED).update(
-            status=Status.FAILED, finished_at=timezone.now(), error=QUEUE_DOWN
-        )
+        bookkeeping.send(identify_batch, IdentifyBatch, batch_id, QUEUE_DOWN)
+    except bookkeeping.QueueUnavailable:
         return False
     return True
 
@@ -236,14 +231,22 @@ def enqueue(batch_id):
 # --- identifying --------------------------------------------------------------------------
 
 
+# Declared here, beside the code that sends it, rather than in identities.tasks, so that the
+# two modules do not import each other; the name is the one queued messages know.
+@shared_task(name="identities.tasks.identify_batch", bind=True, acks_late=True)
+def identify_batch(self, batch_id):
+    """Identify the photos of IdentifyBatch batch_id still waiting. A second delivery while
+    it runs does nothing."""
+    return run_batch(batch_id, worker=self.request.hostname or "")
+
+
 def claim_batch(batch_id, worker=""):
-    """Take a queued batch with one conditional UPDATE; True when this caller won."""
-    now = timezone.now()
-    return bool(
-        IdentifyBatch.objects.filter(pk=batch_id, status=Status.QUEUED).update(
-            status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker
-        )
-    )
+    """Take a queued batch with one conditional UPDATE; True when this caller won.
+
+    A batch delivered again after the process running it died is not taken again (an
+    import is): it stays running until it is stopped as stale, then resumed by a person.
+    """
+    return bookkeeping.claim(IdentifyBatch, batch_id, worker)
 
 
 def run_batch(batch_id, worker=""):
@@ -256,7 +259,7 @@ def run_batch(batch_id, worker=""):
     try:
         for photo in batch.photos.filter(state=State.PENDING).order_by("position"):
             identify_photo(batch, photo)
-            IdentifyBatch.objects.filter(pk=batch.pk).update(heartbeat_at=timezone.now())
+            bookkeeping.report(IdentifyBatch, batch.pk)
     except services.NoActiveModel as exc:
         finish(batch, Status.FAILED, str(exc))
     except Exception as exc:
@@ -301,9 +304,7 @@ def open_staged(staged):
 
 def finish(batch, status, error=""):
     # Only a running batch is finished, so one stopped as stale stays stopped.
-    IdentifyBatch.objects.filter(pk=batch.pk, status=Status.RUNNING).update(
-        status=status, error=error, finished_at=timezone.now()
-    )
+    bookkeeping.finish(IdentifyBatch, batch.pk, status, error)
 
 
 # --- progress and results -----------------------------------------------------------------
@@ -326,14 +327,11 @@ def progress(batch):
 
 def stop_if_stale(batch):
     """Stop a running batch whose worker stopped reporting, so Resume can restart it."""
-    cutoff = timezone.now() - timedelta(seconds=settings.FACEWEB_IMPORT_STALE_SECONDS)
-    if IdentifyBatch.objects.filter(
-        pk=batch.pk, status=Status.RUNNING, heartbeat_at__lt=cutoff
-    ).update(
-        status=Status.FAILED,
-        finished_at=timezone.now(),
-        error="The worker identifying these photos stopped reporting (it was killed or "
-        "lost). Press Resume to identify the remaining photos.",
+    if bookkeeping.fail_stale(
+        IdentifyBatch.objects.filter(pk=batch.pk),
+        settings.FACEWEB_IMPORT_STALE_SECONDS,
+        "The worker identifying these photos stopped reporting (it was killed or lost). "
+        "Press Resume to identify the remaining photos.",
     ):
         batch.refresh_from_db()
     return batch

@@ -7,6 +7,8 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils.text import slugify
 
+from accounts.roles import ADMIN, VIEWER, has_role
+
 # Control, format (zero-width, bidi overrides), private-use, unassigned and surrogate
 # characters, and the line/paragraph separators.
 INVISIBLE_CATEGORIES = {"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"}
@@ -197,6 +199,22 @@ STATUS_EXPLANATIONS = {
 }
 
 
+class OwnedQuerySet(models.QuerySet):
+    """Rows someone asked for: identifications, and batches of photos to identify."""
+
+    def visible_to(self, user):
+        """The rows `user` may see: every one for an admin, their own for anyone else with
+        a role, none for a user without a role or not logged in.
+
+        The one place this rule is written: the result, history and batch pages, photos,
+        the API and the review pages' links to whole photos all ask here."""
+        if has_role(user, ADMIN):
+            return self
+        if has_role(user, VIEWER):
+            return self.filter(created_by=user)
+        return self.none()
+
+
 class Prediction(models.Model):
     """One identification request and what the model answered."""
 
@@ -222,6 +240,8 @@ class Prediction(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = OwnedQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
 
@@ -234,6 +254,10 @@ class Prediction(models.Model):
     @property
     def best_face(self):
         return self.faces[0] if self.faces else None
+
+    def is_visible_to(self, user):
+        """Whether `user` may see this identification (Prediction.objects.visible_to)."""
+        return Prediction.objects.visible_to(user).filter(pk=self.pk).exists()
 
 
 class PredictionFaceQuerySet(models.QuerySet):
@@ -360,6 +384,9 @@ class IdentifyBatch(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    # The same rule as its identifications: each photo becomes a Prediction of its sender.
+    objects = OwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -34,6 +34,7 @@ from .review_forms import (
     RecentNamesForm,
     ReviewForm,
 )
+from .views import visible_prediction_ids
 
 HISTORY_PAGE_SIZE = 25
 REVIEW_PAGE_SIZE = 24
@@ -42,18 +43,11 @@ RECENT_MAX_FACES = 300  # one screenful of groups; the most doubtful come first 
 UNDO_KEY = "review_undo"  # the reviewer's last bulk answer, until undone or replaced
 
 
-def visible_predictions(user):
-    """Viewers see their own identifications; admins see everyone's."""
-    predictions = Prediction.objects.select_related("created_by", "model_version")
-    if has_role(user, ADMIN):
-        return predictions
-    return predictions.filter(created_by=user)
-
-
 @role_required(VIEWER)
 def history(request):
-    everyone = has_role(request.user, ADMIN)
-    predictions = visible_predictions(request.user)
+    everyone = has_role(request.user, ADMIN)  # offers the "who asked" filter
+    predictions = Prediction.objects.visible_to(request.user)
+    predictions = predictions.select_related("created_by", "model_version")
     form = HistoryFilterForm(
         request.GET or None, can_see_everyone=everyone, visible=None if everyone else predictions
     )
@@ -76,7 +70,7 @@ def review_inbox(request):
     below = settings.FACEWEB_REVIEW_BELOW_CONFIDENCE
     faces = PredictionFace.objects.to_review(below)
     page = Paginator(faces, REVIEW_PAGE_SIZE).get_page(request.GET.get("page"))
-    context = _review_context(request) | {"page": page, "below": below}
+    context = _review_context(request, page.object_list) | {"page": page, "below": below}
     return render(request, "identities/review.html", context)
 
 
@@ -89,7 +83,7 @@ def recent_names(request):
     groups = {}
     for face in faces:  # most doubtful first, so each group's first face is its lowest
         groups.setdefault(face.identity, []).append(face)
-    context = _review_context(request) | {
+    context = _review_context(request, faces) | {
         "form": form,
         "days": days,
         "groups": list(groups.items()),
@@ -99,11 +93,14 @@ def recent_names(request):
     return render(request, "identities/recent_names.html", context)
 
 
-def _review_context(request):
+def _review_context(request, faces):
+    """What every review page needs besides its faces; visible_predictions: the faces'
+    identifications whose whole photo this reviewer may open."""
+    prediction_ids = [face.prediction_id for face in faces]
     return {
         "identities": Identity.objects.order_by("name"),
         "photos_kept": settings.FACEWEB_KEEP_PREDICTION_PHOTOS,
-        "sees_all_photos": has_role(request.user, ADMIN),
+        "visible_predictions": visible_prediction_ids(request.user, prediction_ids),
         "undo": request.session.get(UNDO_KEY),
     }
 
@@ -228,7 +225,8 @@ def unknown_faces(request):
             return redirect("identities:unknown_faces")
     elif request.method == "POST":
         messages.error(request, _form_error(form) if form.errors else "Pick faces of one person.")
-    context = _review_context(request) | {"groups": groups}
+    faces = [face for group in groups for face in group]
+    context = _review_context(request, faces) | {"groups": groups}
     return render(request, "identities/unknown_faces.html", context)
 
 

@@ -1,32 +1,26 @@
-"""Celery tasks of the identities app: thin wrappers over plain functions."""
+"""Celery tasks of the identities app: thin wrappers over plain functions.
+
+identify_batch, sent by identities.batches, is declared there (see there why) and imported
+here so that a worker, which loads every app's tasks module, knows it.
+"""
 
 from celery import shared_task
+
+from training.services import remove_leftover_work_dirs
+
+from . import housekeeping, recognitions
+from .batches import identify_batch  # noqa: F401  (registered with the worker through here)
 
 
 @shared_task
 def purge_expired_predictions():
     """Beat's retention purge (see identities.recognitions.purge_expired). Safe to repeat."""
-    from .recognitions import purge_expired
-
-    return purge_expired()
+    return recognitions.purge_expired()
 
 
 @shared_task
 def remove_orphan_files():
     """Beat's daily sweep of photos a killed process left without a row (see
     identities.housekeeping). Safe to repeat; returns how many files it removed."""
-    from training.services import remove_leftover_work_dirs
-
-    from .housekeeping import remove_orphan_files
-
     remove_leftover_work_dirs()
-    return len(remove_orphan_files())
-
-
-@shared_task(bind=True, acks_late=True)
-def identify_batch(self, batch_id):
-    """Identify the photos of IdentifyBatch batch_id still waiting (identities.batches).
-    A second delivery while it runs does nothing."""
-    from .batches import run_batch
-
-    return run_batch(batch_id, worker=self.request.hostname or "")
+    return len(housekeeping.remove_orphan_files())

@@ -11,7 +11,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from accounts import audit
-from accounts.roles import ADMIN, EDITOR, VIEWER, has_role, role_required
+from accounts.roles import EDITOR, VIEWER, has_role, role_required
 from training import services
 
 from . import batches, wording
@@ -71,6 +71,8 @@ def identity_detail(request, slug):
     images = identity.images.select_related("source_face", "uploaded_by")
     unusable = sum(1 for image in images if not image.is_usable)
     context = {"identity": identity, "images": images, "unusable": unusable, "form": form}
+    sources = [image.source_face.prediction_id for image in images if image.source_face]
+    context["visible_predictions"] = visible_prediction_ids(request.user, sources)
     context["retrain"] = services.retrain_status()
     context["retrain_scheduled"] = bool(settings.FACEWEB_RETRAIN_SCHEDULE)
     return render(request, "identities/detail.html", context)
@@ -183,6 +185,7 @@ def identify(request):
         done = identify_from_form(form, request.user)
         if done is not None:
             return redirect(done)
+    # The user's own, whoever else they may see (admins: everyone's, in the history).
     recent = Prediction.objects.filter(created_by=request.user)[:8]
     batches_ = IdentifyBatch.objects.filter(created_by=request.user)[:5]
     context = {"form": form, "recent": recent, "batches": batches_}
@@ -228,13 +231,9 @@ def identify_upload(uploaded_file, user, strictness="normal"):
     return prediction
 
 
-def can_see_prediction(user, prediction):
-    return has_role(user, ADMIN) or (has_role(user, VIEWER) and prediction.created_by_id == user.pk)
-
-
 def prediction_detail(request, pk):
     prediction = get_object_or_404(Prediction.objects.select_related("model_version"), pk=pk)
-    if not can_see_prediction(request.user, prediction):
+    if not prediction.is_visible_to(request.user):
         raise PermissionDenied("This identification belongs to someone else.")
     rows = prediction.face_rows.select_related("reviewed_identity", "reviewed_by", "identity")
     faces, too_small = face_cards(prediction, {row.index: row for row in rows})
@@ -248,6 +247,13 @@ def prediction_detail(request, pk):
     return render(request, "identities/prediction.html", context)
 
 
+def visible_prediction_ids(user, prediction_ids):
+    """Which of these identifications `user` may open, as a set of ids (one query): pages
+    that show faces link to the whole photo only for those."""
+    visible = Prediction.objects.visible_to(user).filter(pk__in=set(prediction_ids))
+    return set(visible.values_list("pk", flat=True))
+
+
 def media(request, path):
     """Serve a stored photo to someone allowed to see it (login is enforced by middleware)."""
     name = path.partition("/")[2]
@@ -257,8 +263,7 @@ def media(request, path):
     if not path.startswith((*ENROLMENT_FOLDERS, PREDICTION_FOLDER, FACE_FOLDER)):
         raise Http404("No such file.")
     if path.startswith(PREDICTION_FOLDER):
-        prediction = Prediction.objects.filter(photo=path).first()
-        if prediction is None or not can_see_prediction(request.user, prediction):
+        if not Prediction.objects.visible_to(request.user).filter(photo=path).exists():
             raise Http404("No such file.")
     elif path.startswith(FACE_FOLDER):
         if not can_see_face(request.user, path):
@@ -272,10 +277,10 @@ def media(request, path):
 
 def can_see_face(user, name):
     """A face from an identification: for reviewers (editors), and whoever sees its photo."""
-    face = PredictionFace.objects.filter(face_crop=name).select_related("prediction").first()
-    return face is not None and (
-        has_role(user, EDITOR) or can_see_prediction(user, face.prediction)
-    )
+    faces = PredictionFace.objects.filter(face_crop=name)
+    if not has_role(user, EDITOR):
+        faces = faces.filter(prediction__in=Prediction.objects.visible_to(user))
+    return faces.exists()
 
 
 def stored_file_response(name):

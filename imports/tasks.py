@@ -1,24 +1,21 @@
-"""Celery tasks of bulk imports: thin wrappers over imports.services, on the default queue."""
+"""Celery tasks of bulk imports: thin wrappers, on the default queue.
+
+run_import (the task that runs an import) is declared in imports.worker beside the code
+that sends it (see there why); it is imported here so that a worker, which loads every
+app's tasks module, knows it.
+"""
 
 from celery import shared_task
 from celery.signals import worker_ready
 
-
-@shared_task(bind=True, acks_late=True)
-def run_import(self, import_id):
-    """Import BulkImport import_id. A second delivery while it runs does nothing; a delivery
-    after the process running it died resumes it where it stopped."""
-    from .services import run_import as run
-
-    return run(import_id, worker=self.request.hostname or "")
+from . import services, worker
+from .worker import run_import_task as run_import  # noqa: F401  (registered through here)
 
 
 @shared_task
 def requeue_lost_imports():
     """Beat's check for queued imports whose message the broker lost. Safe to repeat."""
-    from .services import requeue_lost_imports as requeue
-
-    return requeue()
+    return services.requeue_lost_imports()
 
 
 @worker_ready.connect
@@ -27,6 +24,4 @@ def resume_imports_left_running_by_this_worker(sender=None, **kwargs):
     # under its node name was cut short when that worker died. It is safe to resume.
     node_name = getattr(sender, "hostname", None)
     if node_name:
-        from .services import requeue_left_by
-
-        requeue_left_by(node_name)
+        worker.requeue_left_by(node_name)

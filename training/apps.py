@@ -14,7 +14,7 @@ def face_models_installed(app_configs=None, **kwargs):
     nothing can be enrolled or identified, so `manage.py check` (run at start-up by the
     container and CI) says so before the first upload fails."""
     from training.ml.backbones import DLIB_FACE_WEIGHTS
-    from training.ml.faces import (
+    from training.ml.model_files import (
         CNN_DETECTOR_MODEL,
         LANDMARKS_MODEL,
         FaceModelMissing,

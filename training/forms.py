@@ -1,18 +1,9 @@
 from django import forms
 
-from .ml import config as ml
 from .ml.backbones import REGISTRY
+from .parameters import training_parameters
 
 LABELS = {
-    "fc": "Final layer only",
-    "embedding": "From the embedding layer",
-    "stage1": "From stage1 (face network)",
-    "stage2": "From stage2 (face network)",
-    "stage3": "From stage3 (face network)",
-    "stage4": "From stage4 (face network)",
-    "stage5": "From stage5 (face network)",
-    "layer4": "From layer4 (ResNet)",
-    "layer3": "From layer3 (ResNet)",
     "class_means": "Each person's mean face",
     "cosine": "Cosine, trained from the mean faces",
     "linear": "Linear",
@@ -25,66 +16,38 @@ LABELS = {
 }
 
 
-def choices(values):
-    return [(value, LABELS.get(value, value)) for value in values]
+def _stage_labels():
+    """'From layer4 (ResNet)' and the like, from the backbone registry; every network's
+    last stage, its head, is "Final layer only"."""
+    labels = {}
+    for backbone in REGISTRY.values():
+        for stage in backbone.stages:
+            owners = [b for b in REGISTRY.values() if stage in b.stages]
+            if all(b.stages[-1] == stage for b in owners) and len(owners) == len(REGISTRY):
+                labels[stage] = "Final layer only"
+                continue
+            families = dict.fromkeys(b.title.split(" (")[0].rstrip("0123456789") for b in owners)
+            labels[stage] = f"From {stage} ({' / '.join(families)})"
+    return labels
+
+
+LABELS |= _stage_labels()
+
+
+# Field labels where the parameter's name does not read well on the page.
+FIELD_LABELS = {
+    "architecture": "Network",
+    "fine_tune_from": "Train",
+    "head": "Last layer",
+    "image_size": "Input size (px)",
+    "pretrained": "Starting weights",
+    "val_fraction": "Validation share",
+}
+NETWORK_TITLES = {name: backbone.title for name, backbone in REGISTRY.items()}
 
 
 class TrainForm(forms.Form):
-    """Every training parameter; the defaults are faceweb's (training.ml.config)."""
-
-    architecture = forms.ChoiceField(
-        choices=[(name, backbone.title) for name, backbone in REGISTRY.items()],
-        label="Network",
-        help_text="The face network knows faces already and tells strangers apart; the "
-        "ResNets start from ImageNet (README: which to pick).",
-    )
-    fine_tune_from = forms.ChoiceField(
-        choices=choices(ml.FINE_TUNE_CHOICES),
-        label="Train",
-        help_text="Automatic: the final layer of the face network, from layer4 of a ResNet "
-        "with pretrained weights, every layer from random ones.",
-    )
-    head = forms.ChoiceField(
-        choices=choices(ml.HEADS),
-        label="Last layer",
-        help_text="Automatic: each person's mean face on the face network (nothing to "
-        "train, seconds); a trained linear layer on a ResNet.",
-    )
-    epochs = forms.IntegerField(min_value=1, max_value=1000)
-    learning_rate = forms.FloatField(min_value=1e-6, max_value=1.0)
-    batch_size = forms.IntegerField(min_value=1, max_value=512)
-    image_size = forms.IntegerField(
-        min_value=0,
-        max_value=ml.MAX_IMAGE_SIZE,
-        label="Input size (px)",
-        help_text="0: the network's own (150 for the face network, which takes no other).",
-    )
-    augmentation = forms.ChoiceField(
-        choices=choices(ml.AUGMENTATIONS),
-        help_text="Light: flips, small turns and shifts. Strong: also colour changes and "
-        "hidden patches.",
-    )
-    label_smoothing = forms.FloatField(min_value=0, max_value=0.5)
-    weight_decay = forms.FloatField(min_value=0, max_value=1)
-    optimizer = forms.ChoiceField(choices=choices(ml.OPTIMIZERS))
-    schedule = forms.ChoiceField(choices=choices(ml.SCHEDULES))
-    precision = forms.ChoiceField(choices=choices(ml.PRECISIONS))
-    unknown_score = forms.ChoiceField(choices=choices(ml.UNKNOWN_SCORES), label="Unknown score")
-    early_stopping_patience = forms.IntegerField(
-        min_value=0, max_value=1000, label="Early stopping patience",
-        help_text="Stop after this many epochs without a better validation accuracy (0: off).",
-    )  # fmt: skip
-    cached_views = forms.IntegerField(
-        min_value=0, max_value=64, label="Cached views",
-        help_text="With frozen layers: augmented views per photo computed once (0: none).",
-    )  # fmt: skip
-    seed = forms.IntegerField(min_value=0, max_value=2**32 - 1)
-    pretrained = forms.CharField(
-        max_length=500,
-        label="Starting weights",
-        help_text="auto (the network's own: face or imagenet), none (random weights) or the "
-        "name of a state-dict file in the models folder.",
-    )
+    """Every training parameter (training.parameters); the defaults are faceweb's."""
 
     BASIC = ["architecture", "head", "fine_tune_from", "epochs", "learning_rate",
              "image_size", "augmentation", "pretrained"]  # fmt: skip
@@ -94,11 +57,38 @@ class TrainForm(forms.Form):
         from training.services import default_params
 
         defaults = default_params()
-        for name, field in self.fields.items():
-            field.initial = defaults[name]
+        for parameter in training_parameters():
+            self.fields[parameter.name] = form_field(parameter)
+            self.fields[parameter.name].initial = defaults[parameter.name]
 
     def basic_fields(self):
         return [self[name] for name in self.BASIC]
 
     def advanced_fields(self):
         return [self[name] for name in self.fields if name not in self.BASIC]
+
+
+def form_field(parameter):
+    """The form field of a training parameter, with its limits or choices."""
+    common = {"help_text": parameter.help, "label": FIELD_LABELS.get(parameter.name)}
+    if parameter.choices:
+        titles = NETWORK_TITLES if parameter.name == "architecture" else LABELS
+        shown = [(value, titles.get(value, value)) for value in parameter.choices]
+        return forms.ChoiceField(choices=shown, **common)
+    if parameter.kind is str:
+        return forms.CharField(max_length=parameter.max_length, **common)
+    field_class = forms.IntegerField if parameter.kind is int else forms.FloatField
+    # The validator words an error as the API and the command line do, and knows open ends
+    # and 0 (Django's min_value would add a second message); the browser gets the limits.
+    field = field_class(validators=[in_range(parameter)], **common)
+    field.widget.attrs |= {"min": parameter.lowest, "max": parameter.maximum}
+    return field
+
+
+def in_range(parameter):
+    def check(value):
+        error = parameter.range_error(value)
+        if error:
+            raise forms.ValidationError(error)
+
+    return check

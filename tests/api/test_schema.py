@@ -6,6 +6,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 from training import services
+from training.ml.config import limits
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def integer_ranges(schema):
 
 def test_the_schema_states_the_training_parameters_ranges(schema):
     props = request_properties(schema, "/api/v1/training-jobs/", "application/json")
-    assert integer_ranges(schema)["epochs"] == (1, 10_000)
+    assert integer_ranges(schema)["epochs"] == limits("epochs")
     assert (props["learning_rate"]["minimum"], props["learning_rate"]["exclusiveMinimum"]) == (
         0,
         True,

@@ -50,11 +50,11 @@ def test_an_unknown_parameter_is_refused(api, enrolled):  # noqa: F811
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"epochs": 0}, "epochs must be between 1 and 10000, got 0"),
+        ({"epochs": 0}, "epochs must be between 1 and 1000, got 0"),
         ({"fine_tune_from": "layer9"}, '"layer9" is not a valid choice'),
         ({"architecture": "resnet18", "fine_tune_from": "stage5"}, "fine_tune_from must be one"),
         ({"image_size": 112}, "takes 150 px faces only"),
-        ({"val_fraction": 1.5}, "validation fraction"),
+        ({"val_fraction": 1.5}, "val_fraction must be at least 0.0 and below 1.0, got 1.5"),
         ({"epochs": "many"}, "epochs: A valid integer is required."),
     ],
 )
@@ -226,7 +226,7 @@ def test_a_job_the_queue_never_delivers_fails_after_a_bounded_number_of_sends(
 
     from django.utils import timezone
 
-    from training import services
+    from training import jobs, services
 
     sent = []
     monkeypatch.setattr("training.tasks.run_training_job.delay", lambda pk: sent.append(pk) or
@@ -234,7 +234,7 @@ def test_a_job_the_queue_never_delivers_fails_after_a_bounded_number_of_sends(
     settings.FACEWEB_QUEUE_LOST_SECONDS = 600
     settings.FACEWEB_QUEUE_MAX_SENDS = 3
     job = TrainingJob.objects.create(params=TINY)
-    services._enqueue(job.pk)  # the first send, as start_training does
+    jobs.enqueue(job.pk)  # the first send, as start_training does
     for _ in range(5):
         TrainingJob.objects.filter(pk=job.pk).update(
             heartbeat_at=timezone.now() - timedelta(hours=1)

@@ -5,7 +5,7 @@ import pytest
 
 from identities.models import FaceImage, Identity
 from identities.uploads import add_face_image, clean_image
-from imports import services
+from imports import worker
 from imports.models import BulkImport
 from tests.browser.conftest import log_in
 from tests.images import encode, jpeg_bytes, person_image, shapes_image
@@ -99,7 +99,7 @@ def test_an_editor_imports_a_zip_and_watches_it_finish(editor, live_server, tmp_
     page.wait_for_selector("#import-progress")
     shoot("people-10-import-queued")
     bulk = BulkImport.objects.get()
-    assert services.run_import(bulk.pk, "browser-test") == BulkImport.Status.SUCCEEDED
+    assert worker.run_import(bulk.pk, "browser-test") == BulkImport.Status.SUCCEEDED
     page.wait_for_selector("#import-done:not([hidden])", timeout=15_000)
     shoot("people-11-import-finished")
     assert FaceImage.objects.count() == 11

@@ -114,10 +114,10 @@ def test_the_person_page_shows_the_aligned_chip_and_falls_back_to_the_crop(membe
 def test_an_upload_without_dlibs_face_models_fails_naming_the_file_and_stores_nothing(
     ada, private_storage, monkeypatch, tmp_path
 ):
-    from training.ml import faces
+    from training.ml import faces, model_files
 
     monkeypatch.setattr(faces, "_shape_predictor", None)
-    monkeypatch.setattr(faces, "models_folder", lambda: tmp_path / "no-models")
+    monkeypatch.setattr(model_files, "models_folder", lambda: tmp_path / "no-models")
     with pytest.raises(services.FaceModelMissing, match="shape_predictor_5_face_landmarks.dat"):
         add_face_image(ada, clean_image(jpeg_bytes(0, 0)))
     assert not FaceImage.objects.exists() and stored_files(private_storage) == []

@@ -18,7 +18,7 @@ from identities.uploads import add_face_image, clean_image
 from tests.conftest import stored_files
 from tests.identities.recorded import face, record
 from tests.images import jpeg_bytes
-from training import services
+from training import identification, services
 from training.models import ModelVersion
 
 
@@ -140,7 +140,7 @@ def test_versions_trained_on_a_deleted_person_say_so_and_never_name_them(member_
     assert version.is_stale and [n["id"] for n in version.deleted_identities] == [ada.pk]
     assert "Ada Lovelace" not in json.dumps(version.classes)
     result = {"top_k": [(0, 0.9), (1, 0.1)], "score": 0.9, "accepted": True}
-    answer = services._face_result([0, 0, 9, 9], result, version.classes)
+    answer = identification._face_result([0, 0, 9, 9], result, version.classes)
     assert answer["identity"] is None and [c["identity"] for c in answer["top_k"]] == [
         "Grace Hopper"
     ]

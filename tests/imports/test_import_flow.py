@@ -6,7 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from accounts.models import AuditEvent
 from identities.models import FaceImage, Identity
 from identities.people import identity_called
-from imports import services
+from imports import services, worker
 from imports.models import BulkImport, ImportFile
 from tests.images import encode, jpeg_bytes, shapes_image
 
@@ -70,7 +70,7 @@ def test_confirming_queues_the_import_and_running_it_adds_every_photo(
     callbacks = confirm(member_client, previewed, django_capture_on_commit_callbacks)
     assert len(callbacks) == 1  # run_import is sent once the confirmation is committed
     assert BulkImport.objects.get().status == BulkImport.Status.QUEUED
-    assert services.run_import(previewed.pk, worker="w1") == BulkImport.Status.SUCCEEDED
+    assert worker.run_import(previewed.pk, worker="w1") == BulkImport.Status.SUCCEEDED
     assert FaceImage.objects.count() == 6
     assert set(Identity.objects.values_list("name", flat=True)) == {"Person 0", "Person 1"}
     assert services.progress(previewed)["added"] == 6
@@ -84,7 +84,7 @@ def test_a_finished_import_keeps_its_record_but_neither_its_zip_nor_a_name_for_i
     confirm(member_client, previewed, django_capture_on_commit_callbacks)
     zip_name = BulkImport.objects.get().archive.name
     with django_capture_on_commit_callbacks(execute=True):
-        services.run_import(previewed.pk, worker="w1")
+        worker.run_import(previewed.pk, worker="w1")
     bulk = BulkImport.objects.get()
     assert bulk.status == BulkImport.Status.SUCCEEDED
     assert not (private_storage / zip_name).exists()
@@ -95,35 +95,35 @@ def test_a_second_delivery_of_a_finished_import_does_nothing(
     member_client, previewed, django_capture_on_commit_callbacks
 ):
     confirm(member_client, previewed, django_capture_on_commit_callbacks)
-    services.run_import(previewed.pk, worker="w1")
-    assert services.run_import(previewed.pk, worker="w1") is None
-    assert services.run_import(previewed.pk, worker="w2") is None
+    worker.run_import(previewed.pk, worker="w1")
+    assert worker.run_import(previewed.pk, worker="w1") is None
+    assert worker.run_import(previewed.pk, worker="w2") is None
     assert FaceImage.objects.count() == 6
 
 
 def test_a_delivery_to_another_worker_while_it_runs_does_nothing(previewed, member):
     services.confirm_import(previewed, member)
-    assert services.claim_import(previewed.pk, "w1")
-    assert services.run_import(previewed.pk, worker="w2") is None
+    assert worker.claim_import(previewed.pk, "w1")
+    assert worker.run_import(previewed.pk, worker="w2") is None
     assert FaceImage.objects.count() == 0
 
 
 def test_an_import_resumed_after_a_crash_loses_and_duplicates_nothing(previewed, member):
     services.confirm_import(previewed, member)
-    assert services.claim_import(previewed.pk, "w1")
+    assert worker.claim_import(previewed.pk, "w1")
     bulk = BulkImport.objects.get()
     # The worker died after adding two photos, the second before its file row was updated.
-    zip_file = services.open_zip(bulk.archive.open("rb"))
+    zip_file = worker.open_zip(bulk.archive.open("rb"))
     members = zip_file.infolist()
     first, second = bulk.files.filter(state=State.PENDING).order_by("position")[:2]
     identity = identity_called(first.person, member)[0]
-    state, reason, image = services.import_file(
+    state, reason, image = worker.import_file(
         bulk, identity, first, members[first.position], zip_file
     )
     ImportFile.objects.filter(pk=first.pk).update(state=state, face_image=image)
-    services.import_file(bulk, identity, second, members[second.position], zip_file)
+    worker.import_file(bulk, identity, second, members[second.position], zip_file)
     # Celery re-delivers the task to the same worker, whose new process resumes it.
-    assert services.run_import(previewed.pk, worker="w1") == BulkImport.Status.SUCCEEDED
+    assert worker.run_import(previewed.pk, worker="w1") == BulkImport.Status.SUCCEEDED
     assert FaceImage.objects.count() == 6
     assert ImportFile.objects.filter(state=State.ADDED).count() == 6
     assert ImportFile.objects.get(pk=second.pk).face_image is not None
@@ -131,13 +131,13 @@ def test_an_import_resumed_after_a_crash_loses_and_duplicates_nothing(previewed,
 
 def test_a_worker_dying_again_and_again_on_an_import_stops_it_for_a_resume(previewed, member):
     services.confirm_import(previewed, member)
-    for _ in range(services.MAX_ATTEMPTS):
-        assert services.claim_import(previewed.pk, "w1")
-    assert not services.claim_import(previewed.pk, "w1")
+    for _ in range(worker.MAX_ATTEMPTS):
+        assert worker.claim_import(previewed.pk, "w1")
+    assert not worker.claim_import(previewed.pk, "w1")
     bulk = BulkImport.objects.get()
     assert bulk.status == BulkImport.Status.FAILED and "died 3 times" in bulk.error
     assert services.confirm_import(bulk, member)  # Resume
-    assert services.run_import(bulk.pk, "w2") == BulkImport.Status.SUCCEEDED
+    assert worker.run_import(bulk.pk, "w2") == BulkImport.Status.SUCCEEDED
     assert FaceImage.objects.count() == 6
 
 
@@ -146,7 +146,7 @@ def test_an_import_whose_worker_went_silent_is_stopped_and_can_be_resumed(
 ):
     settings.FACEWEB_IMPORT_STALE_SECONDS = 0
     services.confirm_import(previewed, member)
-    services.claim_import(previewed.pk, "gone")
+    worker.claim_import(previewed.pk, "gone")
     status = member_client.get(f"/imports/{previewed.pk}/status/").json()
     assert status["status"] == "failed" and "stopped reporting" in status["error"]
     page = member_client.get(previewed.get_absolute_url()).content.decode()
@@ -157,8 +157,8 @@ def test_a_restarted_worker_requeues_the_import_it_left_running(
     previewed, member, django_capture_on_commit_callbacks
 ):
     services.confirm_import(previewed, member)
-    services.claim_import(previewed.pk, "w1@host")
-    assert services.requeue_left_by("w1@host") == [previewed.pk]
+    worker.claim_import(previewed.pk, "w1@host")
+    assert worker.requeue_left_by("w1@host") == [previewed.pk]
     assert BulkImport.objects.get().status == BulkImport.Status.QUEUED
 
 
@@ -196,7 +196,7 @@ def test_files_that_are_not_usable_photos_are_listed_with_their_reason(
     }
     bulk = BulkImport.objects.get(pk=post_zip(make_zip(files)).url.split("/")[-2])
     services.confirm_import(bulk, member)
-    services.run_import(bulk.pk, "w1")
+    worker.run_import(bulk.pk, "w1")
     states = {f.path: (f.state, f.reason) for f in bulk.files.all()}
     assert states["Ada/face.jpg"] == (State.ADDED, "")
     assert states["Ada/no-face.jpg"][0] == State.ADDED and "No face" in states["Ada/no-face.jpg"][1]
@@ -263,7 +263,7 @@ def test_the_api_previews_confirms_and_reports_an_import(
     with django_capture_on_commit_callbacks():
         confirmed = member_client.post(f"/api/v1/imports/{body['id']}/confirm/")
     assert confirmed.status_code == 202 and confirmed.json()["status"] == "queued"
-    services.run_import(body["id"], "w1")
+    worker.run_import(body["id"], "w1")
     done = member_client.get(f"/api/v1/imports/{body['id']}/").json()
     assert done["status"] == "succeeded" and done["progress"]["added"] == 4
     again = member_client.post(f"/api/v1/imports/{body['id']}/confirm/")
@@ -289,7 +289,7 @@ def test_a_sliver_of_an_image_is_skipped_with_its_reason_and_the_import_finishes
     }
     bulk = BulkImport.objects.get(pk=post_zip(make_zip(files)).url.split("/")[-2])
     services.confirm_import(bulk, member)
-    assert services.run_import(bulk.pk, "w1") == BulkImport.Status.SUCCEEDED
+    assert worker.run_import(bulk.pk, "w1") == BulkImport.Status.SUCCEEDED
     sliver = bulk.files.get(path="Ada/sliver.png")
     assert sliver.state in (State.FAILED, State.SKIPPED)
     assert "30000x10: too narrow to hold a face" in sliver.reason
@@ -312,7 +312,7 @@ def test_a_photo_that_breaks_face_detection_fails_alone_and_the_import_finishes(
 
     monkeypatch.setattr(uploads.services, "analyse_enrolment_photo", breaks_once)
     services.confirm_import(previewed, member)
-    assert services.run_import(previewed.pk, "w1") == BulkImport.Status.SUCCEEDED
+    assert worker.run_import(previewed.pk, "w1") == BulkImport.Status.SUCCEEDED
     failed = previewed.files.get(state=State.FAILED)
     assert "could not be processed" in failed.reason
     assert FaceImage.objects.count() == 5

@@ -4,7 +4,8 @@ import pytest
 
 from identities.models import Identity
 from imports.models import BulkImport
-from imports.services import run_import, tidy_name
+from imports.services import tidy_name
+from imports.worker import run_import
 from tests.images import jpeg_bytes
 
 from .zips import make_zip

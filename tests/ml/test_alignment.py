@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.ml import faces
+from training.ml import faces, model_files
 
 LFW_DEV = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "lfw_dev"
 # dlib's template for the 5-point model (part 0 ... 3: the eye corners) in a 150 px chip
@@ -98,7 +98,7 @@ def no_loaded_predictor(monkeypatch):
 def test_a_missing_landmark_model_is_an_error_naming_the_file_and_the_package(
     monkeypatch, tmp_path, no_loaded_predictor
 ):
-    monkeypatch.setattr(faces, "models_folder", lambda: tmp_path)
+    monkeypatch.setattr(model_files, "models_folder", lambda: tmp_path)
     with pytest.raises(faces.FaceModelMissing) as error:
         faces.find_landmarks(Image.new("RGB", (100, 100)), (10, 10, 80, 80))
     assert "shape_predictor_5_face_landmarks.dat" in str(error.value)
@@ -109,7 +109,7 @@ def test_a_damaged_landmark_model_is_an_error_naming_the_file(
     monkeypatch, tmp_path, no_loaded_predictor
 ):
     (tmp_path / faces.LANDMARKS_MODEL).write_bytes(b"not a dlib model")
-    monkeypatch.setattr(faces, "models_folder", lambda: tmp_path)
+    monkeypatch.setattr(model_files, "models_folder", lambda: tmp_path)
     with pytest.raises(faces.FaceModelMissing, match="shape_predictor_5_face_landmarks.dat"):
         faces.find_landmarks(Image.new("RGB", (100, 100)), (10, 10, 80, 80))
 

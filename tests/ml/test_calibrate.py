@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -60,6 +62,18 @@ def test_thresholds_get_stricter_from_lenient_to_strict():
 
 def test_there_are_no_thresholds_without_known_scores():
     assert choose_thresholds(torch.empty(0)) is None
+    assert choose_thresholds(torch.full((3,), -float("inf"))) is None
+
+
+def test_faces_given_to_someone_else_never_make_a_threshold_of_minus_infinity():
+    # 30 photos, one of them closer to another person's mean (score -inf): 2% of 30 is 0.6,
+    # so the lenient point would take that -inf; a model row cannot store it in JSON.
+    scores = torch.cat([torch.tensor([-float("inf")]), torch.linspace(0.2, 0.8, 29)])
+
+    thresholds = choose_thresholds(scores)
+
+    assert thresholds["lenient"] == pytest.approx(0.2)
+    assert all(math.isfinite(value) for value in thresholds.values())
 
 
 def test_the_centroid_score_is_high_near_the_named_class_and_low_far_from_it():
@@ -182,7 +196,9 @@ def test_a_photo_the_others_would_give_to_someone_else_counts_as_refused():
 
     calibration = calibrate_margin(embeddings, labels, 2)
 
-    # Three photos can be scored; the refused one is the lowest, so the lenient point
-    # (accept 98%) must sit below every real score: at minus infinity.
+    # The refused photo scores -inf, the lowest, so the lenient point (accept 98%) sits at
+    # the lowest real score: as lenient as a threshold can be, and a number JSON can store.
     assert calibration["calibration_images"] == 4
-    assert calibration["thresholds"]["lenient"] == float("-inf")
+    thresholds = calibration["thresholds"]
+    assert math.isfinite(thresholds["lenient"])
+    assert thresholds["lenient"] <= thresholds["normal"] <= thresholds["strict"]

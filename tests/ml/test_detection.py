@@ -137,11 +137,11 @@ def test_the_cnn_looks_again_where_hog_found_no_face():
 
 
 def test_a_damaged_detector_file_is_a_clear_error_not_a_photo_without_faces(monkeypatch, tmp_path):
-    from training.ml import faces
+    from training.ml import faces, model_files
 
     data = faces.face_model_path(faces.CNN_DETECTOR_MODEL).read_bytes()
     (tmp_path / faces.CNN_DETECTOR_MODEL).write_bytes(data[:1000])
-    monkeypatch.setattr(faces, "models_folder", lambda: tmp_path)
+    monkeypatch.setattr(model_files, "models_folder", lambda: tmp_path)
 
     with pytest.raises(faces.FaceModelMissing, match="reinstall"):
         detect_faces(Image.new("RGB", (200, 200), (90, 90, 90)), DetectOptions(detector="cnn"))

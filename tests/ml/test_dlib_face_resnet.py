@@ -107,9 +107,9 @@ def test_a_file_of_another_network_is_refused(tmp_path):
 
 
 def test_missing_weights_fail_the_build_with_what_to_install(monkeypatch, tmp_path):
-    from training.ml import faces
+    from training.ml import model_files
 
-    monkeypatch.setattr(faces, "models_folder", lambda: tmp_path)
+    monkeypatch.setattr(model_files, "models_folder", lambda: tmp_path)
 
     with pytest.raises(PretrainedWeightsError, match="not installed") as error:
         build_model("dlib-face-resnet", 3, "face", "fc")

@@ -1,5 +1,5 @@
 from training.apps import face_models_installed
-from training.ml import faces
+from training.ml import faces, model_files
 
 
 def test_the_installed_face_models_pass_the_start_up_check():
@@ -7,7 +7,7 @@ def test_the_installed_face_models_pass_the_start_up_check():
 
 
 def test_missing_face_models_fail_the_start_up_check_naming_the_package(monkeypatch, tmp_path):
-    monkeypatch.setattr(faces, "models_folder", lambda: tmp_path)
+    monkeypatch.setattr(model_files, "models_folder", lambda: tmp_path)
 
     errors = face_models_installed()
 
@@ -23,6 +23,6 @@ def test_a_truncated_face_model_fails_the_start_up_check(monkeypatch, tmp_path):
     )
     for name in names:
         (tmp_path / name).write_bytes(b"\x01" * 100)
-    monkeypatch.setattr(faces, "models_folder", lambda: tmp_path)
+    monkeypatch.setattr(model_files, "models_folder", lambda: tmp_path)
 
     assert [error.id for error in face_models_installed()] == ["faceweb.E002"] * 3

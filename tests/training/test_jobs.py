@@ -1,9 +1,11 @@
+import io
 import urllib.error
 from datetime import timedelta
 
 import pytest
 import torch
 from django.utils import timezone
+from torchvision.models import WeightsEnum
 
 from training import services
 from training.jobs import claim_job, run_job
@@ -112,22 +114,39 @@ def test_an_unknown_strictness_is_refused(enrolled):
         services.identify(None, strictness="very")
 
 
-def test_a_failing_job_records_why_and_keeps_the_active_model(enrolled, monkeypatch):
+def test_a_failing_job_records_why_and_keeps_the_active_model(enrolled, settings, tmp_path):
     enrolled()
     run_job(queued_job(epochs=1).pk)
     active = services.active_version()
+    # Starting weights that exist but are damaged: a state-dict file cut short.
+    settings.FACEWEB_PRETRAINED_DIR = tmp_path / "pretrained"
+    settings.FACEWEB_PRETRAINED_DIR.mkdir()
+    buffer = io.BytesIO()
+    torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7)}, buffer)
+    damaged = settings.FACEWEB_PRETRAINED_DIR / "resnet18.pth"
+    damaged.write_bytes(buffer.getvalue()[: buffer.tell() // 2])
+    job = queued_job(**TINY_RESNET | {"pretrained": "resnet18.pth"})
+    assert run_job(job.pk) == TrainingJob.Status.FAILED
+    job.refresh_from_db()
+    assert f"{damaged} is not a readable state dict" in job.error
+    assert services.active_version() == active
+    assert ModelVersion.objects.count() == 1
+
+
+def test_a_job_that_cannot_download_imagenet_weights_says_what_to_do(enrolled, monkeypatch):
+    enrolled()
 
     def no_network(*args, **kwargs):
         raise urllib.error.URLError("no route to host")
 
-    # The only thing not run for real: a download from the internet.
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
+    # The only thing not run for real: a download from the internet. Patched where the
+    # ResNet backbone looks it up (weights.get_state_dict), so it is what runs.
+    monkeypatch.setattr(WeightsEnum, "get_state_dict", no_network)
     job = queued_job(**TINY_RESNET | {"pretrained": "imagenet"})
     assert run_job(job.pk) == TrainingJob.Status.FAILED
     job.refresh_from_db()
-    assert "FACEWEB_PRETRAINED" in job.error
-    assert services.active_version() == active
-    assert ModelVersion.objects.count() == 1
+    assert "no route to host" in job.error and "FACEWEB_PRETRAINED" in job.error
+    assert not ModelVersion.objects.exists()
 
 
 def test_a_job_without_enough_people_fails_with_the_reason(enrolled):

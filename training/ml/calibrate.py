@@ -229,16 +229,22 @@ def choose_thresholds(known_scores: torch.Tensor, operating_points=None) -> dict
 
     known_scores: the scores of the known people's validation faces. For a share a of n
     faces the threshold is the k-th lowest score with k = floor((1 - a) * n), so at least
-    a share a of those faces scores at or above it. None when there is no score.
+    a share a of those faces scores at or above it, but never below the lowest finite
+    score. None when there is no finite score.
     A higher share gives a lower (more lenient) threshold.
     """
     operating_points = OPERATING_POINTS if operating_points is None else operating_points
-    if len(known_scores) == 0:
-        return None
     ordered = torch.sort(known_scores.detach().float()).values
+    finite = ordered[torch.isfinite(ordered)]
+    if len(finite) == 0:
+        return None
     n = len(ordered)
+    # A face scored -inf (given to someone else) is refused at any threshold: the lowest
+    # finite score is the most lenient threshold that means anything (and JSON stores it).
     return {
-        point: float(ordered[min(int(math.floor((1 - share) * n + 1e-9)), n - 1)])
+        point: max(
+            float(ordered[min(int(math.floor((1 - share) * n + 1e-9)), n - 1)]), float(finite[0])
+        )
         for point, share in operating_points.items()
     }
 

@@ -7,7 +7,7 @@ loading torch.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from training.ml.backbones import (
     DEFAULT_BACKBONE,
@@ -36,6 +36,14 @@ MIN_IMAGE_SIZE = 64  # below this layer4 sees 1x1 maps and BatchNorm fails on a 
 MAX_IMAGE_SIZE = 1024
 
 
+def _param(default, help, **facts):
+    """A TrainConfig field with what the Training page, the API and `manage.py train` say
+    and check of it (training.parameters builds all three from these): help, and either
+    choices or min and max (min_exclusive / max_exclusive: that end is not allowed; zero:
+    what 0 means, when 0 is allowed besides the range)."""
+    return field(default=default, metadata={"help": help, **facts})
+
+
 @dataclass
 class TrainConfig:
     """Every hyper-parameter of a training job, with the defaults faceweb uses.
@@ -49,37 +57,95 @@ class TrainConfig:
     # (figures in the README, from bench/accuracy.py). "auto" fields take the backbone's
     # measured defaults (training.ml.backbones); a ResNet18 from random weights at 112 px,
     # one-cycle AdamW and strong augmentation reached ~90% top-1 on lfw_dev in 40 epochs.
-    architecture: str = DEFAULT_BACKBONE
-    fine_tune_from: str = "auto"
-    epochs: int = 40
+    architecture: str = _param(
+        DEFAULT_BACKBONE,
+        "The network: dlib-face-resnet (the default, trained on faces) or a ResNet from ImageNet.",
+        choices=ARCHITECTURES,
+    )
+    fine_tune_from: str = _param(
+        "auto",
+        "Where training starts: a stage of the chosen network, all, or auto (the final "
+        "layer of the face network; layer4 of a ResNet from pretrained weights, every layer "
+        "from random ones).",
+        choices=FINE_TUNE_CHOICES,
+    )
+    # 1,000 and 512: a typo guard well above anything measured (40 epochs, batches of 32).
+    epochs: int = _param(40, "Passes over the training photos.", min=1, max=1000)
     # The peak learning rate of the one-cycle schedule, or the rate of a constant one.
-    learning_rate: float = 2e-3
-    batch_size: int = 32
+    learning_rate: float = _param(
+        2e-3,
+        "The peak rate of the one-cycle schedule (the rate of a constant one).",
+        min=0,
+        max=1,
+        min_exclusive=True,
+    )
+    batch_size: int = _param(32, "Photos per training step.", min=1, max=512)
     # 0: the backbone's size.
-    image_size: int = 0
-    augmentation: str = "auto"
-    seed: int = 0
+    image_size: int = _param(
+        0,
+        "Network input, in pixels; 0: the network's own (150 for the face network, which "
+        "takes no other).",
+        min=MIN_IMAGE_SIZE,
+        max=MAX_IMAGE_SIZE,
+        zero="the network's own size",
+    )
+    augmentation: str = _param(
+        "auto",
+        "light: flips, small turns and shifts; strong: also colour changes and hidden "
+        "patches; auto: the network's.",
+        choices=AUGMENTATIONS,
+    )
+    seed: int = _param(
+        0, "Seeds the new layers' weights, the order of photos and augmentation.",
+        min=0, max=2**32 - 1,
+    )  # fmt: skip
     # "auto": the backbone's own weights ("face" for the face network, "imagenet" for the
     # ResNets); "none": random weights; or a path to a state dict.
-    pretrained: str = "auto"
+    pretrained: str = _param(
+        "auto", "auto (the network's own weights), none (random weights) or a state dict."
+    )
     # The new last layer: "class_means" (each person's mean embedding, nothing trained),
     # "cosine" (normalised, trained from each person's mean embedding) or "linear" (the
     # recipe's); "auto": the backbone's.
-    head: str = "auto"
-    optimizer: str = "adamw"
-    schedule: str = "onecycle"
-    weight_decay: float = 0.05
-    label_smoothing: float = 0.1
+    head: str = _param(
+        "auto",
+        "The new last layer: class_means (each person's mean face, nothing to train), "
+        "cosine (trained from the mean faces) or linear; auto: the network's.",
+        choices=HEADS,
+    )
+    optimizer: str = _param("adamw", "adamw or adam.", choices=OPTIMIZERS)
+    schedule: str = _param(
+        "onecycle", "onecycle (warm up, then anneal) or constant.", choices=SCHEDULES
+    )
+    weight_decay: float = _param(0.05, "The optimizer's weight decay.", min=0.0, max=1.0)
+    # Smoothing of 1 would make every target uniform: nothing left to learn.
+    label_smoothing: float = _param(
+        0.1, "The share of each target spread over the other people.", min=0.0, max=0.5
+    )
     # "auto": bfloat16 autocast where the hardware runs it natively (CUDA, CPUs with
     # AVX512-BF16 or AMX), float32 elsewhere, where emulated bf16 would only be slower.
-    precision: str = "auto"
+    precision: str = _param(
+        "auto",
+        "auto: bfloat16 where the hardware runs it natively, float32 elsewhere.",
+        choices=PRECISIONS,
+    )
     # How a face is scored against the "unknown" threshold; see training.ml.calibrate.
     # "auto": "margin" for the face network, "centroid" for the ResNets (which told
     # held-back people from known ones better than "softmax" on every seed measured).
-    unknown_score: str = "auto"
+    unknown_score: str = _param(
+        "auto",
+        "How a face is scored against the unknown threshold; auto: margin for the face "
+        "network, centroid for a ResNet.",
+        choices=UNKNOWN_SCORES,
+    )
     # Stop once validation accuracy has not risen for this many epochs; 0 never stops
     # early. The weights of the best epoch are kept either way.
-    early_stopping_patience: int = 0
+    early_stopping_patience: int = _param(
+        0,
+        "Stop after this many epochs without a better validation accuracy (0: never).",
+        min=0,
+        max=1000,
+    )
     # When only layer3 and later are trained, the frozen layers before them run once on
     # this many augmented views of each training photo instead of in every epoch, and each
     # epoch trains on one of the views (training.ml.feature_cache). 0 recomputes them in
@@ -87,7 +153,13 @@ class TrainConfig:
     # trained on att_faces to lfw_dev face crops (112 px, 40 epochs, seeds 0 and 1), best
     # val accuracy was 88/87% recomputing, 88/85% with 16 views, 85/82% with 8, 82/80%
     # with 4, 70% with 1; the run took 42 s with 16 views against 55 s recomputing.
-    cached_views: int = 16
+    cached_views: int = _param(
+        16,
+        "With frozen layers: augmented views of each photo computed once (0: none, every "
+        "epoch recomputes them).",
+        min=0,
+        max=64,
+    )
 
     def __post_init__(self):
         _check_choice("architecture", self.architecture, ARCHITECTURES)
@@ -99,17 +171,13 @@ class TrainConfig:
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_choice("precision", self.precision, PRECISIONS)
         _check_choice("unknown_score", self.unknown_score, UNKNOWN_SCORES)
-        _check_int("epochs", self.epochs, 1, 10_000)
-        _check_int("batch_size", self.batch_size, 1, 4096)
+        for name in ("epochs", "batch_size", "seed", "early_stopping_patience", "cached_views"):
+            _check_int(name, getattr(self, name), *limits(name))
         if self.image_size != 0:
-            _check_int("image_size", self.image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
-        _check_int("seed", self.seed, 0, 2**32 - 1)
-        _check_int("early_stopping_patience", self.early_stopping_patience, 0, 10_000)
-        _check_int("cached_views", self.cached_views, 0, 64)
+            _check_int("image_size", self.image_size, *limits("image_size"))
         self.learning_rate = _checked_learning_rate(self.learning_rate)
-        self.weight_decay = _checked_fraction("weight_decay", self.weight_decay, 0.0, 1.0)
-        # Smoothing of 1 would make every target uniform: nothing left to learn.
-        self.label_smoothing = _checked_fraction("label_smoothing", self.label_smoothing, 0.0, 0.5)
+        for name in ("weight_decay", "label_smoothing"):
+            setattr(self, name, _checked_fraction(name, getattr(self, name), *limits(name)))
         if not isinstance(self.pretrained, str) or not self.pretrained.strip():
             raise ValueError(
                 f"pretrained must be one of {', '.join(backbone.pretrained_choices)}, 'auto' "
@@ -194,6 +262,12 @@ class TrainConfig:
         return cls(**d)
 
 
+def limits(name) -> tuple:
+    """(min, max) of a numeric TrainConfig field, as its metadata states them."""
+    metadata = TrainConfig.__dataclass_fields__[name].metadata
+    return metadata["min"], metadata["max"]
+
+
 def _check_choice(name, value, choices):
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
@@ -208,10 +282,13 @@ def _check_int(name, value, low, high):
 
 
 def _checked_learning_rate(value) -> float:
+    low, high = limits("learning_rate")  # the low end is not allowed (min_exclusive)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"learning_rate must be a number, got {value!r}")
-    if not 0 < value <= 1:
-        raise ValueError(f"learning_rate must be greater than 0 and at most 1, got {value}")
+    if not low < value <= high:
+        raise ValueError(
+            f"learning_rate must be greater than {low} and at most {high}, got {value}"
+        )
     return float(value)
 
 

@@ -252,7 +252,7 @@ def _cnn_dtype():
 def _cnn():
     from training.ml import mmod
     from training.ml.dlib_file import DlibFileError
-    from training.ml.faces import MODELS_PACKAGE, FaceModelMissing, face_model_path
+    from training.ml.model_files import MODELS_PACKAGE, FaceModelMissing, face_model_path
 
     path = face_model_path(mmod.MMOD_MODEL)
     try:

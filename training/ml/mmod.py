@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.ml.dlib_file import read_network
-from training.ml.faces import CNN_DETECTOR_MODEL
+from training.ml.model_files import CNN_DETECTOR_MODEL
 
 MMOD_MODEL = CNN_DETECTOR_MODEL
 

@@ -1,10 +1,11 @@
+import argparse
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 
 from training import services
-from training.ml.config import ARCHITECTURES, FINE_TUNE_CHOICES, HEADS
 from training.models import TrainingJob
+from training.parameters import stages_by_network, training_parameters
 
 # With --wait, say so when no worker has picked the job up after this long.
 NO_WORKER_HINT_SECONDS = 30
@@ -14,39 +15,18 @@ class Command(BaseCommand):
     help = "Queue a training job, like the Train button. With --wait, follow it to its end."
 
     def add_arguments(self, parser):
-        parser.add_argument("--epochs", type=int)
-        parser.add_argument("--learning-rate", type=float)
-        parser.add_argument("--batch-size", type=int)
-        parser.add_argument("--image-size", type=int)
-        parser.add_argument(
-            "--architecture", choices=ARCHITECTURES, help="default: dlib-face-resnet"
-        )
-        parser.add_argument("--fine-tune-from", choices=FINE_TUNE_CHOICES)
-        parser.add_argument("--head", choices=HEADS)
-        parser.add_argument(
-            "--pretrained",
-            help="auto (the network's own weights), none, or a state-dict file in the models "
-            "folder",
-        )
-        parser.add_argument("--seed", type=int)
-        parser.add_argument("--val-fraction", type=float)
-        parser.add_argument("--split-seed", type=int)
+        # One option per training parameter (training.parameters), as on the Training page.
+        for parameter in training_parameters():
+            parser.add_argument(
+                "--" + parameter.name.replace("_", "-"),
+                type=option_type(parameter),
+                choices=parameter.choices or None,
+                help=option_help(parameter),
+            )
         parser.add_argument("--wait", action="store_true", help="block until the job ends")
 
     def handle(self, wait, **options):
-        names = [
-            "architecture",
-            "head",
-            "epochs",
-            "learning_rate",
-            "batch_size",
-            "image_size",
-            "fine_tune_from",
-            "pretrained",
-            "seed",
-            "val_fraction",
-            "split_seed",
-        ]
+        names = [parameter.name for parameter in training_parameters()]
         params = {name: options[name] for name in names if options.get(name) is not None}
         try:
             job = services.start_training(trigger=TrainingJob.Trigger.COMMAND, **params)
@@ -94,3 +74,27 @@ def _epoch_line(row):
         f"train_acc={row['train_accuracy']:.4f} val_acc={val_text} "
         f"seconds={row['seconds']:.1f} images_per_s={row['images_per_second']:.1f}"
     )
+
+
+def option_type(parameter):
+    """argparse's type for a parameter: converts, then refuses a value out of range with
+    the words the Training page and the API use."""
+
+    def convert(text):
+        value = parameter.kind(text)
+        error = parameter.range_error(value)
+        if error:
+            raise argparse.ArgumentTypeError(error)
+        return value
+
+    convert.__name__ = parameter.kind.__name__  # argparse names the type in its errors
+    return convert
+
+
+def option_help(parameter):
+    text = parameter.help
+    if parameter.name == "fine_tune_from":
+        text += f" Stages: {stages_by_network()}."
+    if parameter.allowed():
+        text += f" ({parameter.allowed()})"
+    return text.replace("%", "%%")

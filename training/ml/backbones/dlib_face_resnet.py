@@ -218,8 +218,8 @@ def weights_path():
 
     Raises PretrainedWeightsError, saying what to install, when it is missing.
     """
-    from training.ml.faces import FaceModelMissing
     from training.ml.model import PretrainedWeightsError
+    from training.ml.model_files import FaceModelMissing
 
     try:
         return _wheel_file(WEIGHTS_FILE)
@@ -230,7 +230,7 @@ def weights_path():
 
 
 def _wheel_file(name):
-    from training.ml.faces import face_model_path
+    from training.ml.model_files import face_model_path
 
     return face_model_path(name)
 
