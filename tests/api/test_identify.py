@@ -7,21 +7,8 @@ from accounts.models import AuditEvent
 from identities.models import Prediction
 from tests.conftest import stored_files
 from tests.images import encode, group_photo, jpeg_bytes
-from tests.training.conftest import TINY, enrolled  # noqa: F401  (a fixture)
+from tests.training.conftest import TINY, enrolled, trained  # noqa: F401  (a fixture)
 from training import services
-from training.jobs import run_job
-from training.models import TrainingJob
-
-
-@pytest.fixture
-def trained(enrolled):  # noqa: F811
-    """Three people and a tiny model trained on them, active."""
-    people = enrolled()
-    # 3 epochs: with 2 (4 batches in all) the one-cycle schedule divides by zero.
-    job = TrainingJob.objects.create(params=services.default_params(**TINY | {"epochs": 3}))
-    assert run_job(job.pk) == TrainingJob.Status.SUCCEEDED
-    yield people
-    services.clear_model_cache()
 
 
 def identify(client, data, **fields):

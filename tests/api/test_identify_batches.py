@@ -25,7 +25,7 @@ def send(client, files, **fields):
     return client.post(url, {"images": files, **fields}, format="multipart")
 
 
-def test_a_few_photos_come_back_identified(api, trained):  # noqa: F811
+def test_a_few_photos_come_back_identified(api, trained):
     response = send(api("viewer"), [photo("a.jpg", 0), photo("b.jpg", 1)], strictness="strict")
     assert response.status_code == 201
     body = response.json()
@@ -40,7 +40,7 @@ def test_a_few_photos_come_back_identified(api, trained):  # noqa: F811
     assert prediction["strictness"] == "strict" and prediction["too_small"] == []
 
 
-def test_a_zip_and_a_bad_file_are_reported_per_file(api, trained):  # noqa: F811
+def test_a_zip_and_a_bad_file_are_reported_per_file(api, trained):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("x/one.jpg", jpeg_bytes(0, 8))
@@ -52,7 +52,7 @@ def test_a_zip_and_a_bad_file_are_reported_per_file(api, trained):  # noqa: F811
     assert states["bad.jpg"] == ("refused", "This file is not an ")
 
 
-def test_when_no_file_can_be_used_the_answer_is_400_and_nothing_is_kept(api, trained):  # noqa: F811
+def test_when_no_file_can_be_used_the_answer_is_400_and_nothing_is_kept(api, trained):
     response = send(api("viewer"), [photo("a.jpg", data=b"text"), photo("b.jpg", data=b"x")])
     assert response.status_code == 400
     error = response.json()["error"]
@@ -67,7 +67,7 @@ def test_without_a_model_the_answer_is_409(api, db):
     assert response.json()["error"]["code"] == "no_active_model"
 
 
-def test_a_large_batch_is_accepted_then_polled(api, trained, settings, monkeypatch):  # noqa: F811
+def test_a_large_batch_is_accepted_then_polled(api, trained, settings, monkeypatch):
     settings.FACEWEB_IDENTIFY_INLINE_PHOTOS = 1
     monkeypatch.setattr("identities.tasks.identify_batch.delay", lambda pk: None)
     response = send(api("viewer"), [photo("a.jpg", 0), photo("b.jpg", 1)])
@@ -79,7 +79,7 @@ def test_a_large_batch_is_accepted_then_polled(api, trained, settings, monkeypat
     assert (polled["status"], polled["progress"]["percent"]) == ("succeeded", 100)
 
 
-def test_a_batch_is_only_its_senders_and_the_admins(api, cast, trained):  # noqa: F811
+def test_a_batch_is_only_its_senders_and_the_admins(api, cast, trained):
     body = send(api("viewer"), [photo("a.jpg", 0), photo("b.jpg", 1)]).json()
     assert api("editor").get(body["url"]).status_code == 404
     assert api("admin").get(body["url"]).status_code == 200

@@ -19,7 +19,7 @@ def start(api, **params):
     return api("trainer").post(jobs_url(), params, format="json")
 
 
-def test_a_trainer_starts_a_job_with_parameters(api, enrolled):  # noqa: F811
+def test_a_trainer_starts_a_job_with_parameters(api, enrolled):
     enrolled(people=2, per_person=2)
     response = start(
         api,
@@ -39,7 +39,7 @@ def test_a_trainer_starts_a_job_with_parameters(api, enrolled):  # noqa: F811
     assert AuditEvent.objects.get().action == "training.start"
 
 
-def test_an_unknown_parameter_is_refused(api, enrolled):  # noqa: F811
+def test_an_unknown_parameter_is_refused(api, enrolled):
     enrolled(people=2, per_person=2)
     response = start(api, epochs=3, epoch=4)
     assert response.status_code == 400
@@ -58,7 +58,7 @@ def test_an_unknown_parameter_is_refused(api, enrolled):  # noqa: F811
         ({"epochs": "many"}, "epochs: A valid integer is required."),
     ],
 )
-def test_a_bad_parameter_is_refused_with_the_reason(api, enrolled, params, message):  # noqa: F811
+def test_a_bad_parameter_is_refused_with_the_reason(api, enrolled, params, message):
     enrolled(people=2, per_person=2)
     response = start(api, **params)
     assert response.status_code == 400
@@ -89,7 +89,7 @@ def test_a_finished_job_cannot_be_cancelled(api):
     assert response.json()["error"]["code"] == "finished"
 
 
-def test_a_finished_job_shows_its_history_and_model_version(api, enrolled):  # noqa: F811
+def test_a_finished_job_shows_its_history_and_model_version(api, enrolled):
     enrolled()
     # 3 epochs: with 2 (4 batches in all) the one-cycle schedule divides by zero.
     # A cosine head trains epoch by epoch (the default class-means head is one pass).
@@ -138,7 +138,7 @@ def test_a_version_whose_file_does_not_match_is_not_activated(api):
     assert not version.is_active
 
 
-def test_pressing_train_twice_on_the_same_photos_starts_one_job(api, enrolled):  # noqa: F811
+def test_pressing_train_twice_on_the_same_photos_starts_one_job(api, enrolled):
     enrolled(people=2, per_person=2)
     first, second = start(api, epochs=3), start(api, epochs=3)
     assert (first.status_code, second.status_code) == (201, 200)
@@ -146,7 +146,7 @@ def test_pressing_train_twice_on_the_same_photos_starts_one_job(api, enrolled): 
     assert AuditEvent.objects.filter(action="training.start").count() == 1
 
 
-def test_a_running_job_on_the_same_photos_is_not_started_again(api, enrolled):  # noqa: F811
+def test_a_running_job_on_the_same_photos_is_not_started_again(api, enrolled):
     enrolled(people=2, per_person=2)
     job = TrainingJob.objects.get(pk=start(api, epochs=3).json()["id"])
     TrainingJob.objects.filter(pk=job.pk).update(
@@ -158,7 +158,7 @@ def test_a_running_job_on_the_same_photos_is_not_started_again(api, enrolled):  
 
 def test_other_settings_or_other_photos_or_a_finished_job_start_a_new_one(
     api,
-    enrolled,  # noqa: F811
+    enrolled,
 ):
     people = enrolled(people=2, per_person=2)
     first = start(api, epochs=3).json()["id"]
@@ -189,7 +189,7 @@ def broker_down(monkeypatch):
 @pytest.mark.django_db(transaction=True)
 def test_starting_a_job_while_the_queue_is_down_is_a_503_and_the_job_says_why(
     api,
-    enrolled,  # noqa: F811
+    enrolled,
     broker_down,
 ):
     enrolled()

@@ -13,10 +13,7 @@ from identities.review import NAME, review_face
 from tests.browser.conftest import SCREENSHOTS, log_in
 from tests.identities.recorded import face, record
 from tests.images import encode, jpeg_bytes
-from tests.training.conftest import TINY, enrolled  # noqa: F401  (a fixture)
-from training import services
-from training.jobs import run_job
-from training.models import TrainingJob
+from tests.training.conftest import TINY, enrolled, trained  # noqa: F401  (a fixture)
 
 pytestmark = [
     pytest.mark.browser,
@@ -25,15 +22,6 @@ pytestmark = [
 
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 WIDTHS = {"wide": (1280, 800), "phone": (390, 844)}
-
-
-@pytest.fixture
-def trained(enrolled):  # noqa: F811
-    people = enrolled()
-    job = TrainingJob.objects.create(params=services.default_params(**TINY | {"epochs": 3}))
-    assert run_job(job.pk) == TrainingJob.Status.SUCCEEDED
-    yield people
-    services.clear_model_cache()
 
 
 @pytest.fixture

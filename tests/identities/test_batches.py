@@ -11,21 +11,9 @@ from identities import batches
 from identities.models import BatchPhoto, IdentifyBatch, Prediction
 from tests.conftest import stored_files
 from tests.images import encode, group_photo, jpeg_bytes
-from tests.training.conftest import TINY, enrolled  # noqa: F401  (a fixture)
-from training import services
-from training.jobs import run_job
-from training.models import TrainingJob
+from tests.training.conftest import TINY, enrolled, trained  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def trained(enrolled):  # noqa: F811
-    people = enrolled()
-    job = TrainingJob.objects.create(params=services.default_params(**TINY | {"epochs": 3}))
-    assert run_job(job.pk) == TrainingJob.Status.SUCCEEDED
-    yield people
-    services.clear_model_cache()
 
 
 def photo(name, person=0, index=7):

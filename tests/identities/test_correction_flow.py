@@ -1,6 +1,5 @@
 """The whole loop with a real (tiny) model: identify, correct, and a retrain is due."""
 
-import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -8,20 +7,9 @@ from identities.grouping import unknown_groups
 from identities.models import PredictionFace
 from identities.review import NAME, review_face
 from tests.images import encode, group_photo
-from tests.training.conftest import TINY, enrolled  # noqa: F401  (a fixture)
+from tests.training.conftest import TINY, enrolled, trained  # noqa: F401  (a fixture)
 from training import services
 from training.dataset import current_dataset_hash, plan_dataset
-from training.jobs import run_job
-from training.models import TrainingJob
-
-
-@pytest.fixture
-def trained(enrolled):  # noqa: F811
-    people = enrolled()
-    job = TrainingJob.objects.create(params=services.default_params(**TINY | {"epochs": 3}))
-    assert run_job(job.pk) == TrainingJob.Status.SUCCEEDED
-    yield people
-    services.clear_model_cache()
 
 
 def identify(client, image):

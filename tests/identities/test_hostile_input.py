@@ -130,7 +130,7 @@ ODD_NAMES = [
 
 
 @pytest.fixture
-def as_role(client, cast):  # noqa: F811
+def as_role(client, cast):
     """as_role("editor") -> a test client logged in as that member of the cast."""
 
     def login(role):

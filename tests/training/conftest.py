@@ -32,3 +32,18 @@ def enrolled(db):
         return identities
 
     return make
+
+
+@pytest.fixture
+def trained(enrolled):
+    """Three people and a tiny model trained on them, active."""
+    from training import services
+    from training.jobs import run_job
+    from training.models import TrainingJob
+
+    people = enrolled()
+    # 3 epochs: with 2 (4 batches in all) the one-cycle schedule divides by zero.
+    job = TrainingJob.objects.create(params=services.default_params(**TINY | {"epochs": 3}))
+    assert run_job(job.pk) == TrainingJob.Status.SUCCEEDED
+    yield people
+    services.clear_model_cache()

@@ -15,7 +15,7 @@ def form_as_shown(**changes):
     return shown | changes
 
 
-def test_a_second_press_of_train_shows_the_job_already_queued(client, make_user, enrolled):  # noqa: F811
+def test_a_second_press_of_train_shows_the_job_already_queued(client, make_user, enrolled):
     enrolled(people=2, per_person=2)
     client.force_login(make_user("trainer"))
     form = form_as_shown(epochs=3)
