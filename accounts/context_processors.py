@@ -16,3 +16,23 @@ def roles(request):
         "can_train": has_role(user, TRAINER),
         "is_admin": has_role(user, ADMIN),
     }
+
+
+# The menu entry each page sits under; other pages of identities and imports are People's.
+NAV_SECTIONS = {
+    "identify": {"identities:identify", "identities:prediction", "identities:batch"},
+    "history": {"identities:history"},
+    "review": {"identities:review", "identities:recent_names", "identities:unknown_faces"},
+}
+
+
+def nav_section(request):
+    """Which top menu entry to mark as the current one."""
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        return {"nav_section": ""}
+    for section, views in NAV_SECTIONS.items():
+        if match.view_name in views:
+            return {"nav_section": section}
+    people = match.namespace in ("identities", "imports")
+    return {"nav_section": "people" if people else match.namespace}

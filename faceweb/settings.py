@@ -82,6 +82,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.roles",
                 "accounts.context_processors.csp_nonce",
+                "accounts.context_processors.nav_section",
             ],
         },
     },

@@ -1,5 +1,7 @@
 """Small things a new team noticed: numbers, counts, plurals and the icon read right."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -88,3 +90,23 @@ def test_the_person_page_promises_the_scheduled_retrain_only_when_there_is_one(
     settings.FACEWEB_RETRAIN_SCHEDULE = "0 * * * *"
     page = client.get(ada.get_absolute_url()).content.decode()
     assert "The scheduled retrain will pick it up" in page
+
+
+@pytest.mark.parametrize(
+    ("path", "current"),
+    [
+        ("identities:list", "People"),
+        ("identities:identify", "Identify"),
+        ("identities:history", "History"),
+        ("identities:review", "Review"),
+        ("identities:recent_names", "Review"),
+        ("training:home", "Training"),
+    ],
+)
+def test_the_menu_marks_the_section_a_page_belongs_to(client, make_user, path, current):
+    client.force_login(make_user("admin"))
+
+    page = client.get(reverse(path)).content.decode()
+
+    marked = re.findall(r'<a href="[^"]*" class="current">([^<]+)</a>', page)
+    assert marked == [current]
