@@ -4,6 +4,8 @@ but too small to identify. Pure functions over a Prediction's stored results."""
 
 from dataclasses import dataclass, field
 
+from training.services import reading_order
+
 # The naming levels an identification can be made at (services.STRICTNESS_CHOICES), as the
 # result page explains them.
 NAMING_LEVELS = {
@@ -11,32 +13,6 @@ NAMING_LEVELS = {
     "normal": ("Normal", "the default"),
     "lenient": ("Lenient", "names more faces, with more mistakes"),
 }
-# Two faces are in one row of a group photo when their boxes share at least this share of
-# the smaller one's height.
-ROW_OVERLAP = 0.5
-
-
-def reading_order(boxes):
-    """Indices of boxes [x, y, w, h] in reading order: rows of faces that overlap
-    vertically, top row first, each row left to right."""
-    rows = []
-    for index in sorted(range(len(boxes)), key=lambda i: (boxes[i][1], boxes[i][0])):
-        row = next((row for row in rows if _same_row(row, boxes[index], boxes)), None)
-        if row is None:
-            rows.append([index])
-        else:
-            row.append(index)
-    rows.sort(key=lambda row: min(boxes[i][1] for i in row))
-    return [i for row in rows for i in sorted(row, key=lambda i: boxes[i][0])]
-
-
-def _same_row(row, box, boxes):
-    # Compared with the row's mean band, so that a slanting line of faces does not chain two
-    # rows of a staggered group photo into one.
-    top = sum(boxes[i][1] for i in row) / len(row)
-    bottom = sum(boxes[i][1] + boxes[i][3] for i in row) / len(row)
-    overlap = min(bottom, box[1] + box[3]) - max(top, box[1])
-    return overlap >= ROW_OVERLAP * min(bottom - top, box[3])
 
 
 def box_style(box, width, height):

@@ -35,7 +35,9 @@ from .jobs import (
     start_training,
     training_readiness,
 )
-from .ml.faces import FaceModelMissing  # torch-free; dlib's model loads on first use
+
+# torch-free; dlib's models load on first use
+from .ml.faces import FaceModelMissing, reading_order
 
 # Uploads convert photos with the function training and identification use (torch-free).
 from .ml.pixels import to_rgb
@@ -85,6 +87,7 @@ __all__ = [
     "note_identities_changed",
     "note_identity_deleted",
     "pretrained_weights_file",
+    "reading_order",
     "reap_stale_jobs",
     "remove_leftover_work_dirs",
     "requeue_lost_jobs",

@@ -5,7 +5,7 @@ the photo is scaled to where the smallest face wanted (`min_face`, in the origin
 pixels) is what the detector needs — a 12 MP group photo is searched near full size, a
 photo of one large face far smaller — and large photos are cut into overlapping strips
 searched on several cores. A pixel budget bounds the work: a photo that would need more is
-searched at a coarser scale (Search.smallest_found says from which size faces may be
+searched at a coarser scale (detection_scale() says from which size faces may be
 missed).
 
 Two detectors behind one interface: dlib's HOG (`dlib.get_frontal_face_detector`, fast,
@@ -65,12 +65,11 @@ class DetectOptions:
 
 @dataclass
 class Search:
-    """What a search did: faces as (box, score) in the original's pixels, the scale used,
-    and the smallest face that scale finds (larger than min_face when the budget cut it)."""
+    """What a search did: faces as (box, score) in the original's pixels, and the scale
+    used (detection_scale() gives the smallest face it finds)."""
 
     faces: list = field(default_factory=list)
     scale: float = 1.0
-    smallest_found: int = 0
 
 
 def detection_scale(size, options: DetectOptions) -> tuple[float, int]:
@@ -84,7 +83,7 @@ def detection_scale(size, options: DetectOptions) -> tuple[float, int]:
 def search(image: Image.Image, options: DetectOptions = DetectOptions()) -> Search:
     """Find the faces in a PIL image; see the module's docstring. Pure."""
     rgb = image if image.mode == "RGB" else image.convert("RGB")
-    scale, smallest = detection_scale(rgb.size, options)
+    scale, _ = detection_scale(rgb.size, options)
     scaled = _resized(rgb, scale)
     first = "cnn" if options.detector == "cnn" else "hog"
     found = _search_once(scaled, first, options)
@@ -96,7 +95,7 @@ def search(image: Image.Image, options: DetectOptions = DetectOptions()) -> Sear
         box = _to_original((left, top, right, bottom), scale, rgb.size)
         if box[2] > 0 and box[3] > 0:
             faces.append((box, score))
-    return Search(faces=faces, scale=scale, smallest_found=smallest)
+    return Search(faces=faces, scale=scale)
 
 
 def _resized(rgb: Image.Image, scale: float) -> Image.Image:
@@ -139,14 +138,23 @@ def _search_tiled(scaled: Image.Image, detector: str, options) -> list:
 
 def _shifted(detector, image, left, top, width, height):
     strip = np.asarray(image.crop((left, top, left + width, top + height)))
-    return [(a + left, b + top, c + left, d + top, s) for a, b, c, d, s in _run(detector, strip)]
+    return _moved(_run(detector, strip), left, top)
 
 
 def _coarse_pass(detector, scaled, factor):
-    small = _resized(scaled, factor)
+    return _scaled_up(_run(detector, np.asarray(_resized(scaled, factor))), factor)
+
+
+def _moved(boxes, dx, dy) -> list:
+    """Inclusive boxes (left, top, right, bottom, score) moved by (dx, dy)."""
+    return [(a + dx, b + dy, c + dx, d + dy, s) for a, b, c, d, s in boxes]
+
+
+def _scaled_up(boxes, factor) -> list:
+    """Inclusive boxes found on an image resized by factor, in the image's own pixels."""
     return [
         (a / factor, b / factor, (c + 1) / factor - 1, (d + 1) / factor - 1, s)
-        for a, b, c, d, s in _run(detector, np.asarray(small))
+        for a, b, c, d, s in boxes
     ]
 
 
@@ -154,8 +162,7 @@ def _search_padded(scaled: Image.Image, detector: str) -> list:
     pad = round(PAD_FRACTION * max(scaled.size))
     padded = np.asarray(ImageOps.expand(scaled, border=pad, fill=(0, 0, 0)))
     upsample = 2 if max(scaled.size) < UPSAMPLE_BELOW else 1
-    boxes = _run(detector, padded, upsample)
-    return [(a - pad, b - pad, c - pad, d - pad, s) for a, b, c, d, s in boxes]
+    return _moved(_run(detector, padded, upsample), -pad, -pad)
 
 
 def _tiles(size, count: int, lighter: int = 0) -> list:
@@ -189,10 +196,7 @@ def _run(detector: str, pixels: np.ndarray, upsample: int = 1) -> list:
         big = Image.fromarray(pixels).resize(
             (pixels.shape[1] * upsample, pixels.shape[0] * upsample), Image.BILINEAR
         )
-        return [
-            (a / upsample, b / upsample, (c + 1) / upsample - 1, (d + 1) / upsample - 1, s)
-            for a, b, c, d, s in _run(detector, np.asarray(big))
-        ]
+        return _scaled_up(_run(detector, np.asarray(big)), upsample)
     found = _cnn().detect(pixels, dtype=_cnn_dtype())
     return [(d.left, d.top, d.right, d.bottom, d.score) for d in found]
 

@@ -73,22 +73,37 @@ def detect_faces(image: Image.Image, options=None) -> list[Face]:
     return sorted(faces, key=lambda face: face.area, reverse=True)
 
 
-def in_reading_order(faces: list) -> list:
-    """faces (anything with a .box) left to right in rows, rows top to bottom: a face
-    starts a new row when its centre is below the current row's faces' lowest centre by
-    more than half its height."""
-    rows: list[list] = []
-    for face in sorted(faces, key=lambda f: f.box[1] + f.box[3] / 2):
-        centre = face.box[1] + face.box[3] / 2
-        if rows and centre - max(_centre_y(f) for f in rows[-1]) <= face.box[3] / 2:
-            rows[-1].append(face)
+# Two faces are in one row of a group photo when their boxes share at least this share of
+# the smaller one's height.
+ROW_OVERLAP = 0.5
+
+
+def reading_order(boxes) -> list[int]:
+    """Indices of boxes [x, y, w, h] in reading order: rows of faces that overlap
+    vertically, top row first, each row left to right."""
+    rows: list[list[int]] = []
+    for index in sorted(range(len(boxes)), key=lambda i: (boxes[i][1], boxes[i][0])):
+        row = next((row for row in rows if _same_row(row, boxes[index], boxes)), None)
+        if row is None:
+            rows.append([index])
         else:
-            rows.append([face])
-    return [face for row in rows for face in sorted(row, key=lambda f: f.box[0])]
+            row.append(index)
+    rows.sort(key=lambda row: min(boxes[i][1] for i in row))
+    return [i for row in rows for i in sorted(row, key=lambda i: boxes[i][0])]
 
 
-def _centre_y(face) -> float:
-    return face.box[1] + face.box[3] / 2
+def _same_row(row, box, boxes) -> bool:
+    # Compared with the row's mean band, so that a slanting line of faces does not chain two
+    # rows of a staggered group photo into one.
+    top = sum(boxes[i][1] for i in row) / len(row)
+    bottom = sum(boxes[i][1] + boxes[i][3] for i in row) / len(row)
+    overlap = min(bottom, box[1] + box[3]) - max(top, box[1])
+    return overlap >= ROW_OVERLAP * min(bottom - top, box[3])
+
+
+def in_reading_order(faces: list) -> list:
+    """faces (anything with a .box) in reading_order()."""
+    return [faces[i] for i in reading_order([face.box for face in faces])]
 
 
 def crop_face(image: Image.Image, box, margin: float = CROP_MARGIN, size: int = CROP_SIZE):
