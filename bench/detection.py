@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -270,17 +270,6 @@ def bare_forward_seconds(repeats=20):
             model(x)
             times.append(time.perf_counter() - started)
     return min(times)
-
-
-def save_preview(canvas, tiles, boxes, path):
-    """The photo with its tiles (green) and the boxes found (red), for a look."""
-    preview = canvas.copy()
-    draw = ImageDraw.Draw(preview)
-    for tile in tiles:
-        draw.rectangle(tile.box, outline=(0, 200, 0), width=3)
-    for x, y, w, h in boxes:
-        draw.rectangle((x, y, x + w, y + h), outline=(255, 0, 0), width=3)
-    preview.save(path)
 
 
 if __name__ == "__main__":
