@@ -161,17 +161,26 @@ def test_all_30_faces_of_a_team_photo_come_back_in_reading_order():
 
 
 @needs_datasets
-def test_a_face_wider_than_the_strips_overlap_across_their_border_is_found_whole():
+@pytest.mark.parametrize("threads", [2, 3, 4])
+def test_hog_on_several_threads_finds_the_boxes_of_one_whole_search(threads):
+    # The threads share the pyramid's levels: each face comes back as one search would give
+    # it, the small faces of a group photo and a face of ~1,200 px across its middle alike.
     photo = Image.open(sorted((DATASETS / "lfw_dev").glob("*/*.jpg"))[5]).convert("RGB")
     (x, y, w, h), _ = search(photo, DetectOptions(detector="hog")).faces[0]
-    canvas = Image.new("RGB", (4000, 3000), (120, 110, 100))
-    canvas.paste(photo.resize((3000, 3000)), (500, 0))  # a face of ~1,200 px across x=2000
-    expected = (500 + 12 * x, 12 * y, 12 * w, 12 * h)
+    large = Image.new("RGB", (4000, 3000), (120, 110, 100))
+    large.paste(photo.resize((3000, 3000)), (500, 0))
+    group, _ = phone_group_photo(size=(2400, 1600), columns=5, rows=3, tile=200, seed=2)
 
-    faces = search(canvas, DetectOptions(detector="hog", min_face=64, threads=2)).faces
+    for canvas in (large, group):
+        one = search(canvas, DetectOptions(detector="hog", threads=1)).faces
+        several = search(canvas, DetectOptions(detector="hog", threads=threads)).faces
 
-    assert len(faces) == 1
-    assert iou(faces[0][0], expected) > 0.8
+        assert len(several) == len(one) > 0
+        for (a, score_a), (b, score_b) in zip(sorted(one), sorted(several), strict=True):
+            assert max(abs(u - v) for u, v in zip(a, b, strict=True)) <= 1
+            assert score_a == pytest.approx(score_b)
+    whole = search(large, DetectOptions(detector="hog", threads=threads)).faces
+    assert len(whole) == 1 and iou(whole[0][0], (500 + 12 * x, 12 * y, 12 * w, 12 * h)) > 0.7
 
 
 def iou(a, b):

@@ -3,10 +3,10 @@
 A detector finds faces from a fixed size up (HOG's and the CNN's windows are 80 px). So
 the photo is scaled to where the smallest face wanted (`min_face`, in the original's
 pixels) is what the detector needs — a 12 MP group photo is searched near full size, a
-photo of one large face far smaller — and large photos are cut into overlapping strips
-searched on several cores. A pixel budget bounds the work: a photo that would need more is
-searched at a coarser scale (detection_scale() says from which size faces may be
-missed).
+photo of one large face far smaller. HOG shares the levels of its pyramid between cores
+(_hog_by_levels); the CNN cuts large photos into overlapping strips to bound its memory. A
+pixel budget bounds the work: a photo that would need more is searched at a coarser scale
+(detection_scale() says from which size faces may be missed).
 
 Two detectors behind one interface: dlib's HOG (`dlib.get_frontal_face_detector`, fast,
 frontal faces) and dlib's CNN (MMOD, `mmod.py` in PyTorch: finds turned faces, ~5x HOG's
@@ -19,9 +19,12 @@ from __future__ import annotations
 import math
 import os
 import queue
+import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -33,11 +36,16 @@ DETECTORS = ("hog", "cnn", "hog+cnn")
 SMALLEST_FOUND = 64
 # The CNN looks again only at photos up to this size (at the detection scale): ~1 s.
 CNN_FALLBACK_MEGAPIXELS = 4.0
-# The photo is cut into vertical strips that overlap by more than the largest face searched
-# in them; faces from 3/4 of the overlap up are found by a coarser whole-photo pass.
+# dlib's HOG detector searches a pyramid of the photo, each level 5/6 the size of the one
+# before (pyramid_down<6>), so level k costs (25/36)^k of the first and the whole pyramid
+# 36/11 of it. Threads share the levels out (see _hog_by_levels).
+LEVEL_SCALE = 5 / 6
+MOST_LEVEL_GROUPS = 4  # the first level alone is 11/36 of the work: more threads gain nothing
+# A photo for the CNN is cut into vertical strips (to bound its memory: its tiled pyramid of
+# a 2000 px wide strip takes ~1 GB) that overlap by more than the largest face searched in
+# them; faces from 3/4 of the overlap up are found by a coarser whole-photo pass.
 TILE_OVERLAP = 400
-COARSE_COLUMNS = 0.07  # share of the width: measured on 12 MP photos
-CNN_STRIP = 2000  # the CNN's tiled pyramid of a 2000 px wide strip takes ~1 GB
+CNN_STRIP = 2000
 # A face filling a photo touches its edges, where no window can sit: photos (at the
 # detection scale) up to RETRY_UP_TO px where nothing was found are searched again with a
 # border, and upsampled when under UPSAMPLE_BELOW px (HOG misses faces under ~64 px).
@@ -114,26 +122,81 @@ def _search_once(scaled: Image.Image, detector: str, options) -> list:
 
 def _search_tiled(scaled: Image.Image, detector: str, options) -> list:
     """Boxes (left, top, right, bottom, score) in scaled's pixels, inclusive, overlaps
-    removed: tiles searched in parallel, and a coarser whole-photo pass for faces larger
-    than the tiles' overlap."""
-    # HOG runs on one core and releases the GIL: strips of the photo go to threads. The
-    # CNN's convolutions already use every core; it is cut only to bound its memory.
-    threads = _threads(options) if detector == "hog" else 1
-    count = threads if detector == "hog" else math.ceil(scaled.width / CNN_STRIP)
-    # The coarse pass (resize and search) costs about what COARSE_COLUMNS of the width do.
-    lighter = round(COARSE_COLUMNS * scaled.width) if threads > 1 else 0
-    tiles = _tiles(scaled.size, count, lighter)
+    removed. HOG: the pyramid's levels shared between threads. The CNN (whose convolutions
+    already use every core): strips, and a coarser whole-photo pass for faces larger than
+    the strips' overlap."""
+    if detector == "hog":
+        return _filter_overlaps(_hog_by_levels(scaled, _threads(options)))
+    tiles = _tiles(scaled.size, math.ceil(scaled.width / CNN_STRIP))
     if len(tiles) == 1:
         return _filter_overlaps(_run(detector, np.asarray(scaled)))
     # A face narrower than the overlap lies whole in one strip; the wider ones (from 3/4
-    # of it, leaving the detector some context) are found here on a far smaller photo. It
-    # goes first, and the narrower last strip after it on the same thread.
-    jobs = [lambda: _coarse_pass(detector, scaled, SMALLEST_FOUND / (0.75 * TILE_OVERLAP))]
-    # Each strip's pixels are copied out in its own thread (~20 ms for 6 MP).
-    jobs += [lambda tile=tile: _shifted(detector, scaled, *tile) for tile in tiles]
-    with ThreadPoolExecutor(threads) as pool:
-        parts = list(pool.map(lambda job: job(), jobs))
-    return _filter_overlaps([box for part in parts for box in part])
+    # of it, leaving the detector some context) are found here on a far smaller photo.
+    found = _coarse_pass(detector, scaled, SMALLEST_FOUND / (0.75 * TILE_OVERLAP))
+    for tile in tiles:
+        found += _shifted(detector, scaled, *tile)
+    return _filter_overlaps(found)
+
+
+def _hog_by_levels(scaled: Image.Image, threads: int) -> list:
+    """HOG's boxes on scaled, its pyramid's levels shared between threads (HOG runs on one
+    core and releases the GIL): each searches the photo scaled to its first level, with a
+    detector that stops after its last. Two threads: levels 0-1, and 2 up on the photo
+    scaled by (5/6)^2, about half the work each; the same faces as one whole search, to a
+    pixel or two (bench/detection.py, tests/ml/test_detection.py)."""
+    groups = [
+        (first, levels)
+        for first, levels in _level_groups(min(threads, MOST_LEVEL_GROUPS))
+        if min(scaled.size) * LEVEL_SCALE**first >= SMALLEST_FOUND
+    ]
+    photo = np.asarray(scaled)  # read once: a lazily loaded image is not thread-safe
+    if len(groups) <= 1:
+        return _run("hog", photo)
+
+    def search_levels(group):
+        first, levels = group
+        # Downsampled as dlib's own pyramid does, so each level is the same image.
+        pixels = photo
+        for _ in range(first):
+            pixels = _pyramid_down(pixels)
+        return [_level_up(box, first) for box in _run("hog", pixels, levels=levels)]
+
+    with ThreadPoolExecutor(len(groups)) as pool:
+        return [box for part in pool.map(search_levels, groups) for box in part]
+
+
+def _pyramid_down(pixels):
+    import dlib
+
+    return dlib.pyramid_down(6)(pixels)
+
+
+def _level_up(box, levels):
+    """A box found `levels` pyramid levels down, in the photo's pixels (as dlib maps it)."""
+    if levels == 0:
+        return box
+    import dlib
+
+    left, top, right, bottom, score = box
+    up = dlib.pyramid_down(6).rect_up(dlib.drectangle(left, top, right, bottom), levels)
+    return (up.left(), up.top(), up.right(), up.bottom(), score)
+
+
+def _level_groups(threads: int) -> list:
+    """[(first level, number of levels or None for all the rest)]: consecutive pyramid
+    levels in at most `threads` groups of about equal cost."""
+    cost = LEVEL_SCALE**2
+    target = 1 / (1 - cost) / threads
+    groups, first, level, total = [], 0, 0, 0.0
+    while len(groups) < threads - 1:
+        here = cost**level
+        if total and abs(total + here - target) >= abs(total - target):
+            groups.append((first, level - first))
+            first, total = level, 0.0
+            continue
+        total += here
+        level += 1
+    return [*groups, (first, None)]
 
 
 def _shifted(detector, image, left, top, width, height):
@@ -165,15 +228,14 @@ def _search_padded(scaled: Image.Image, detector: str) -> list:
     return _moved(_run(detector, padded, upsample), -pad, -pad)
 
 
-def _tiles(size, count: int, lighter: int = 0) -> list:
+def _tiles(size, count: int) -> list:
     """(left, top, width, height) of count vertical strips overlapping by TILE_OVERLAP
-    (one when the photo is too narrow to be worth cutting); the last one is narrower by
-    lighter px, for the thread that also runs the coarse pass."""
+    (one when the photo is too narrow to be worth cutting)."""
     width, height = size
     count = min(count, max(1, width // (2 * TILE_OVERLAP)))
     if count == 1:
         return [(0, 0, width, height)]
-    strip = math.ceil((width + (count - 1) * TILE_OVERLAP + lighter) / count)
+    strip = math.ceil((width + (count - 1) * TILE_OVERLAP) / count)
     tiles = [(i * (strip - TILE_OVERLAP), 0, strip, height) for i in range(count - 1)]
     last = tiles[-1][0] + strip - TILE_OVERLAP
     return [*tiles, (last, 0, width - last, height)]
@@ -183,10 +245,11 @@ def _threads(options) -> int:
     return options.threads or os.cpu_count() or 1
 
 
-def _run(detector: str, pixels: np.ndarray, upsample: int = 1) -> list:
-    """One detector over an RGB array: [(left, top, right, bottom, score)] inclusive."""
+def _run(detector: str, pixels: np.ndarray, upsample: int = 1, levels=None) -> list:
+    """One detector over an RGB array: [(left, top, right, bottom, score)] inclusive.
+    levels: HOG searches only the first this many levels of its pyramid (None: all)."""
     if detector == "hog":
-        with _hog() as hog:
+        with _hog(levels) as hog:
             rects, scores, _ = hog.run(pixels, upsample - 1 if upsample > 1 else 0, 0.0)
         return [
             (r.left(), r.top(), r.right(), r.bottom(), float(s))
@@ -230,22 +293,52 @@ def _to_original(rect, scale, size):
 
 
 # dlib's HOG detector keeps scratch buffers: two threads running the same one crash the
-# process. Each run takes one from this pool (making one takes ~0.3 s) and puts it back.
-_hog_pool: queue.SimpleQueue = queue.SimpleQueue()
+# process. Each run takes one from a pool (making one takes ~0.3 s) and puts it back; one
+# pool per number of pyramid levels searched.
+_hog_pools: dict = {}
+_hog_pools_lock = threading.Lock()
 
 
 @contextmanager
-def _hog():
+def _hog(levels=None):
+    with _hog_pools_lock:
+        pool = _hog_pools.setdefault(levels, queue.SimpleQueue())
     try:
-        detector = _hog_pool.get_nowait()
+        detector = pool.get_nowait()
     except queue.Empty:
-        import dlib
-
-        detector = dlib.get_frontal_face_detector()
+        detector = _new_hog(levels)
     try:
         yield detector
     finally:
-        _hog_pool.put(detector)
+        pool.put(detector)
+
+
+# In dlib's serialised frontal face detector: the 80x80 window, the scanner's
+# max_pyramid_levels (1000, as dlib writes an unsigned long) and the smallest level (64x64).
+_LEVELS_FIELD = "0150 0150 {} 0140 0140"
+
+
+def _new_hog(levels=None):
+    """dlib's frontal face detector; with levels, one that searches only the first levels of
+    its pyramid: the scanner's max_pyramid_levels, which dlib's Python API does not set,
+    changed in the detector's saved form."""
+    import dlib
+
+    detector = dlib.get_frontal_face_detector()
+    if levels is None:
+        return detector
+    if not 1 <= levels <= 255:
+        raise ValueError(f"levels must be 1-255, got {levels}")
+    with tempfile.TemporaryDirectory(prefix="faceweb-hog-") as folder:
+        path = Path(folder) / "frontal.svm"
+        detector.save(str(path))
+        saved = path.read_bytes()
+        default = bytes.fromhex(_LEVELS_FIELD.format("02e803"))
+        if saved.count(default) != 1:
+            raise RuntimeError("this dlib saves its face detector in an unknown form")
+        limited = bytes.fromhex(_LEVELS_FIELD.format(f"01{levels:02x}"))
+        path.write_bytes(saved.replace(default, limited))
+        return dlib.fhog_object_detector(str(path))
 
 
 def _cnn_dtype():
