@@ -3,7 +3,9 @@
 
 A face is reviewed once. "correct" (the model's answer is right) and "this is <someone>"
 turn the face into a training photo of that person, with its provenance; "not anyone we
-know" remembers the face as a stranger's, and nothing automatic ever offers it again.
+know" remembers the face as a stranger's: nothing automatic ever offers it again, and the
+next model learns to refuse a face like it (its base embedding is stored now, see
+training.dataset.stranger_faces).
 """
 
 from django.core.exceptions import ValidationError
@@ -12,6 +14,7 @@ from django.utils import timezone
 
 from accounts import audit
 
+from .grouping import refresh_embeddings
 from .models import FaceImage, Identity, PredictionFace
 from .people import identity_called
 from .recognitions import open_region
@@ -51,6 +54,8 @@ def review_face(face, decision, user, identity=None, new_name=""):
         if not claimed:
             raise AlreadyReviewed(f"{face} has already been reviewed.")
         face.refresh_from_db()
+        if target is None:
+            refresh_embeddings([face])  # the stranger a retrained model will refuse
         image = _learn(face, target, user) if target is not None else None
         audit.record(
             user,

@@ -13,8 +13,10 @@ from pathlib import Path
 
 from django.core.files.storage import default_storage
 
-from identities.models import FaceImage, Identity
+from identities.models import FaceImage, Identity, PredictionFace
 from training.ml.backbones import DEFAULT_BACKBONE, get_backbone
+
+from .enrolment import base_embedding_model
 
 MANIFEST_NAME = "manifest.json"
 
@@ -28,6 +30,7 @@ class Manifest:
     classes: list  # [{id, name, folder}] in folder (= model output) order
     files: list = field(default_factory=list)  # [{image_id, identity_id, split, path, sha256}]
     skipped: list = field(default_factory=list)  # [{id, name, reason}]
+    stranger_faces: list = field(default_factory=list)  # PredictionFace ids (stranger_faces())
     dataset_hash: str = ""
     val_fraction: float = 0.2
     seed: int = 0
@@ -55,9 +58,15 @@ def trainable_images(crop=DEFAULT_CROP):
     )
 
 
-def dataset_hash(images):
-    """A hash of which photos belong to whom; it changes when the training data changes."""
-    return _hash_of_pairs((image.identity_id, image.sha256) for image in images)
+def dataset_hash(images, strangers=()):
+    """A hash of which photos belong to whom, and of which faces (PredictionFace ids) a model
+    learns to refuse; it changes when the training data changes."""
+    pairs = [(image.identity_id, image.sha256) for image in images]
+    return _hash_of_pairs(pairs + _stranger_pairs(strangers))
+
+
+def _stranger_pairs(face_ids):
+    return [("stranger", face_id) for face_id in face_ids]
 
 
 def _hash_of_pairs(pairs):
@@ -73,6 +82,23 @@ def split_images(images, val_fraction, seed):
         return ordered, []
     n_val = min(len(ordered) - 1, max(1, round(len(ordered) * val_fraction)))
     return ordered[n_val:], ordered[:n_val]
+
+
+# The newest faces marked "not anyone we know" that a model learns to refuse (see
+# training.ml.calibrate: a stranger who comes back is close to one of them); 128 floats each.
+MAX_STRANGER_FACES = 5000
+
+
+def stranger_faces():
+    """Faces marked "not anyone we know" that have the base face network's embedding,
+    newest first, at most MAX_STRANGER_FACES."""
+    return (
+        PredictionFace.objects.filter(
+            review=PredictionFace.Review.REJECTED, embedding_model=base_embedding_model()
+        )
+        .exclude(embedding=None)
+        .order_by("-reviewed_at", "-pk")[:MAX_STRANGER_FACES]
+    )
 
 
 def plan_dataset(val_fraction=0.2, seed=0, min_images=2, crop=DEFAULT_CROP):
@@ -114,7 +140,8 @@ def plan_dataset(val_fraction=0.2, seed=0, min_images=2, crop=DEFAULT_CROP):
             f"Training needs at least two people with {min_images} or more usable photos each; "
             f"{len(manifest.classes)} qualify."
         )
-    manifest.dataset_hash = dataset_hash(used)
+    manifest.stranger_faces = list(stranger_faces().values_list("pk", flat=True))
+    manifest.dataset_hash = dataset_hash(used, manifest.stranger_faces)
     return manifest
 
 
@@ -128,7 +155,8 @@ def current_dataset_hash(min_images=2):
     used = {k: v for k, v in by_identity.items() if len(v) >= min_images}
     if len(used) < 2:
         return None
-    return _hash_of_pairs((k, sha256) for k, values in used.items() for sha256 in values)
+    pairs = [(k, sha256) for k, values in used.items() for sha256 in values]
+    return _hash_of_pairs(pairs + _stranger_pairs(stranger_faces().values_list("pk", flat=True)))
 
 
 def export_dataset(out_dir, val_fraction=0.2, seed=0, min_images=2, crop=DEFAULT_CROP):

@@ -19,6 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
 from celery import shared_task
 from django.conf import settings
 from django.core.files import File
@@ -28,6 +29,7 @@ from django.utils import timezone
 
 from faceweb import jobs as bookkeeping
 from faceweb.jobs import QueueUnavailable
+from identities.models import PredictionFace
 
 from .dataset import NotEnoughData, export_dataset, plan_dataset
 from .evaluation import evaluate_checkpoint
@@ -349,9 +351,20 @@ def train_and_record(job, work_dir):
         on_epoch=reporter.on_epoch,
         on_batch=reporter.on_batch,
         should_stop=reporter.should_stop,
+        strangers=stranger_embeddings(manifest.stranger_faces),
     )
     TrainingJob.objects.filter(pk=job.pk).update(device=result.device)
     return record_version(job, manifest, config, result, work_dir)
+
+
+def stranger_embeddings(face_ids):
+    """The stored base embeddings of these faces (marked "not anyone we know"): an M x D
+    float tensor, or None for none."""
+    import torch
+
+    rows = PredictionFace.objects.filter(pk__in=face_ids).values_list("embedding", flat=True)
+    vectors = [np.frombuffer(bytes(row), dtype="<f4") for row in rows if row]
+    return torch.from_numpy(np.stack(vectors)) if vectors else None
 
 
 class ProgressReporter:

@@ -202,3 +202,42 @@ def test_a_photo_the_others_would_give_to_someone_else_counts_as_refused():
     thresholds = calibration["thresholds"]
     assert math.isfinite(thresholds["lenient"])
     assert thresholds["lenient"] <= thresholds["normal"] <= thresholds["strict"]
+
+
+def test_a_stranger_who_comes_back_is_refused_once_marked_not_anyone_we_know():
+    embeddings, labels, _ = clustered_embeddings(people=10, photos=6, spread=0.2)
+    # Photos of 10 strangers: the first of each was marked "not anyone we know".
+    strangers, who, _ = clustered_embeddings(people=10, photos=6, spread=0.2, seed=1)
+    marked, again = strangers[who.roll(1) != who], strangers[who.roll(1) == who]
+
+    before = calibrate_margin(embeddings, labels, 10)
+    after = calibrate_margin(embeddings, labels, 10, strangers=marked)
+
+    def named(calibration, faces):
+        centroids = calibration["centroids"]
+        chosen = (F.normalize(faces, dim=1) @ centroids.T).argmax(1)
+        scores = margin_scores(faces, centroids, chosen, calibration["strangers"])
+        return (scores >= calibration["thresholds"]["normal"]).float().mean()
+
+    assert after["stranger_faces"] == 10 and torch.allclose(
+        after["strangers"].norm(dim=1), torch.ones(10)
+    )
+    assert named(after, again) < named(before, again) / 2
+    # Known people's new photos are accepted as often: the thresholds were calibrated with
+    # the strangers among the others.
+    known, known_labels, _ = clustered_embeddings(people=10, photos=6, spread=0.2)
+    assert named(after, known) >= named(before, known) - 0.05
+
+
+def test_only_a_stranger_like_the_face_changes_its_margin_score():
+    # A stranger unlike the face does not change it; one like it lowers it.
+    centroids = torch.eye(5)
+    face = torch.tensor([[0.9, 0.3, 0.1, 0.1, 0.0]])
+    far = torch.tensor([[0.0, 0.0, 0.0, 0.0, -1.0]])
+
+    assert margin_scores(face, centroids, torch.tensor([0]), far) == margin_scores(
+        face, centroids, torch.tensor([0])
+    )
+    assert margin_scores(face, centroids, torch.tensor([0]), F.normalize(face)) < margin_scores(
+        face, centroids, torch.tensor([0])
+    )

@@ -152,3 +152,66 @@ def test_it_says_what_to_do_when_imagenet_weights_cannot_be_downloaded(tmp_path,
     assert str(tmp_path / "hub" / "checkpoints") in message
     assert "FACEWEB_PRETRAINED=none" in message
     assert "network is unreachable" in message
+
+
+def two_people_who_turn_their_heads():
+    """Embeddings in 3-D: two people 0.2 apart along x; each photo also moved by a random
+    amount along (1, 0, 1), the way one person's photos differ (pose), far more than the
+    two people do. Returns (embeddings, labels) and a photo of person 0 turned far enough
+    to lie nearer person 1's mean direction."""
+    generator = torch.Generator().manual_seed(0)
+    turn = torch.randn(40, 1, generator=generator) * 0.6
+    labels = torch.arange(40) % 2
+    people = torch.tensor([[0.1, 1.0, 0.0], [-0.1, 1.0, 0.0]])
+    pose = torch.tensor([[1.0, 0.0, 1.0]]) / 2**0.5
+    embeddings = people[labels] + turn * pose
+    photo = people[:1] - 0.5 * pose
+    return embeddings, labels, photo
+
+
+def test_the_class_means_head_weighs_down_the_ways_one_persons_photos_differ():
+    from training.ml.model import CosineHead
+
+    embeddings, labels, photo = two_people_who_turn_their_heads()
+    plain = CosineHead(3, 2)
+    plain.init_from_class_means(embeddings, labels)
+
+    def margin(head):  # how much more the turned photo looks like its own person
+        logits = head(photo).detach()[0]
+        return float(logits[0] - logits[1])
+
+    margins = []
+    for share in (0.1, 0.5, 0.9):
+        whitened = CosineHead(3, 2)
+        whitened.set_class_means(embeddings, labels, whitened_share=share)
+        margins.append(margin(whitened))
+
+    assert margin(plain) < 0  # named as the other person
+    assert margin(plain) < margins[0] < margins[1] < margins[2]
+    assert margins[2] > 0  # named right
+
+
+def test_no_whitening_without_a_person_with_two_photos():
+    from training.ml.model import within_person_whitening
+
+    embeddings, _, _ = two_people_who_turn_their_heads()
+
+    assert within_person_whitening(embeddings[:2], torch.tensor([0, 1])) is None
+    assert within_person_whitening(embeddings, torch.arange(40) % 2, share=0) is None
+
+
+def test_the_whitening_is_saved_with_the_head_and_older_heads_load_without_one():
+    model = build_model("dlib-face-resnet", 2, "none", "fc", "class_means")
+    embeddings, labels, photo = two_people_who_turn_their_heads()
+    model.fc = type(model.fc)(3, 2)
+    model.fc.set_class_means(embeddings, labels)
+    saved = model.fc.state_dict()
+
+    loaded = type(model.fc)(3, 2)
+    loaded.load_state_dict(saved)
+    older = type(model.fc)(3, 2)
+    older.load_state_dict({"weight": saved["weight"]})
+
+    assert torch.equal(loaded.whitening, model.fc.whitening)
+    assert torch.equal(loaded(photo), model.fc(photo))
+    assert older.whitening is None and "whitening" not in older.state_dict()

@@ -302,9 +302,15 @@ def test_the_class_means_head_trains_nothing_and_keeps_every_photos_mean(tmp_pat
     result = fit(data_dir, face_config(head="class_means"))
 
     assert len(result.history) == 1 and result.best_val_accuracy == 1.0
-    weights = result.state_dict["fc.weight"]
-    assert torch.allclose(weights, result.calibration["centroids"], atol=1e-5)
     assert result.calibration["method"] == "margin" and result.calibration["thresholds"]
+    # The head: every enrolled photo's mean, compared after whitening; the "unknown"
+    # score's centroids stay the plain means.
+    whitening = result.state_dict["fc.whitening"]
+    assert whitening.shape == (128, 128) and torch.allclose(whitening, whitening.T, atol=1e-5)
+    model = build_model("dlib-face-resnet", 3, "none", "fc", "class_means")
+    model.load_state_dict(result.state_dict)
+    centroids = result.calibration["centroids"]
+    assert torch.allclose(model.fc.directions(centroids), result.state_dict["fc.weight"], atol=0.05)
 
 
 def test_the_face_network_stays_frozen_when_its_cosine_head_trains(tmp_path):

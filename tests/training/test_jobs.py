@@ -273,3 +273,32 @@ def test_activating_a_tampered_version_is_refused_and_the_active_one_keeps_servi
     with pytest.raises(services.ModelUnavailable, match="checksum"):
         services.activate_version(first)
     assert services.active_version() == second
+
+
+def test_a_face_marked_not_anyone_we_know_is_refused_by_the_next_model(trained, member):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from identities.review import REJECT, review_face
+    from identities.uploads import clean_image
+    from identities.views import identify_upload
+    from tests.images import jpeg_bytes
+    from training.dataset import current_dataset_hash
+
+    stranger = jpeg_bytes(7, 0)  # nobody enrolled
+    before = services.identify(clean_image(stranger).image)["faces"][0]["score"]
+    prediction = identify_upload(SimpleUploadedFile("s.jpg", stranger, "image/jpeg"), member)
+    hash_before = current_dataset_hash()
+
+    row, _ = review_face(prediction.face_rows.get(), REJECT, member)
+
+    assert row.embedding_model == services.base_embedding_model() and row.embedding
+    assert current_dataset_hash() != hash_before  # a retrain is due
+    job = services.retrain_if_data_changed()
+    assert run_job(job.pk) == TrainingJob.Status.SUCCEEDED
+    version = ModelVersion.objects.get(is_active=True)
+    assert version.job == job and version.calibration["stranger_faces"] == 1
+    services.clear_model_cache()
+    after = services.identify(clean_image(stranger).image)["faces"][0]["score"]
+    # Lower by little: the generated faces all look much alike to the face network (see
+    # tests/ml/test_calibrate.py for the size of the effect on faces that differ).
+    assert after < before

@@ -10,7 +10,10 @@ Three scores are offered (TrainConfig.unknown_score):
   people; a known face is close to one. On lfw_many (3 photos enrolled per person, 100
   strangers, 10 splits) it named 1.3% of the strangers where the plain centroid cosine
   named 2.4%, at the threshold accepting 95% of known faces (1.6% with the one nearest
-  other person).
+  other person). Faces the team marked "not anyone we know" (strangers) join those other
+  people, each on its own: a stranger who comes back is close to one of them. With half of
+  lfw_many's strangers' photos marked so, the other half were named 0% of the time instead
+  of 2.6%, and as many known faces were accepted.
 - "centroid": the cosine similarity of the face's embedding (the fc layer's input) to
   the mean embedding of the training photos of the person the classifier names. A
   stranger may still get a confident softmax, but rarely looks like that person's photos.
@@ -99,19 +102,21 @@ def unknown_scores(
     temperature: float = 1.0,
     centroids: torch.Tensor | None = None,
     centre: torch.Tensor | None = None,
+    strangers: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """How much each face looks like the person the model names for it: N floats.
 
     "softmax": the top probability of softmax(logits / temperature), in (0, 1].
     "centroid": cosine similarity, in [-1, 1], of each embedding (less centre, when given)
     to the centroid of the class with the largest logit (needs embeddings and centroids,
-    made with the same centre). Higher means "known".
+    made with the same centre). "margin": see margin_scores (strangers: its M x D unit
+    rows, or None). Higher means "known".
     """
     logits = logits.detach().float()
     if method == "margin":
         if embeddings is None or centroids is None:
             raise ValueError("the margin score needs embeddings and class centroids")
-        return margin_scores(embeddings, centroids, logits.argmax(dim=1))
+        return margin_scores(embeddings, centroids, logits.argmax(dim=1), strangers)
     if method == "softmax":
         return torch.softmax(logits / temperature, dim=1).amax(dim=1)
     if method == "centroid":
@@ -122,24 +127,30 @@ def unknown_scores(
     raise ValueError(f"unknown score method {method!r}; known: margin, centroid, softmax")
 
 
-def margin_scores(embeddings, centroids, named) -> torch.Tensor:
+def margin_scores(embeddings, centroids, named, strangers=None) -> torch.Tensor:
     """cos(face, named person's centroid) - MARGIN_WEIGHT * the mean cosine of the face
-    to the MARGIN_COHORT nearest other centroids.
+    to the MARGIN_COHORT nearest others: other people's centroids, and the faces marked
+    "not anyone we know".
 
-    embeddings N x D (any length), centroids C x D unit rows, named N class indices.
+    embeddings N x D (any length), centroids C x D unit rows, named N class indices,
+    strangers None or M x D unit rows.
     """
-    similarities = F.normalize(embeddings.detach().float(), dim=1) @ centroids.float().T
+    directions = F.normalize(embeddings.detach().float(), dim=1)
+    similarities = directions @ centroids.float().T
     own = similarities[torch.arange(len(named)), named]
-    return own - MARGIN_WEIGHT * _nearest_others(similarities, named)
+    return own - MARGIN_WEIGHT * _nearest_others(similarities, named, directions, strangers)
 
 
-def _nearest_others(similarities, own_class):
-    """Mean similarity to the MARGIN_COHORT most similar classes other than own_class."""
-    if similarities.shape[1] < 2:
-        return torch.zeros(len(similarities))
+def _nearest_others(similarities, own_class, directions=None, strangers=None):
+    """Mean similarity to the MARGIN_COHORT most similar classes other than own_class and
+    strangers (their similarities to directions)."""
     others = similarities.clone()
     others[torch.arange(len(own_class)), own_class] = -float("inf")
-    count = min(MARGIN_COHORT, similarities.shape[1] - 1)
+    if strangers is not None and len(strangers):
+        others = torch.cat([others, directions @ strangers.float().T], dim=1)
+    if others.shape[1] < 2:
+        return torch.zeros(len(similarities))
+    count = min(MARGIN_COHORT, others.shape[1] - 1)
     return others.topk(count, dim=1).values.mean(dim=1)
 
 
@@ -149,8 +160,10 @@ def calibrate_margin(
     num_classes: int,
     val_logits=None,
     val_labels=None,
+    strangers=None,
 ) -> dict:
-    """The "margin" calibration from every enrolled photo's embedding (train and val).
+    """The "margin" calibration from every enrolled photo's embedding (train and val), and
+    the embeddings of faces marked "not anyone we know" (strangers: M x D, or None).
 
     Centroids (what identification compares faces with) come from all the photos. The
     thresholds come from leave-one-out: each photo is scored as a new face against the
@@ -162,14 +175,17 @@ def calibrate_margin(
     better (isotropic spread around the person's mean, with the mean cosine between two
     photos of one person measured on these photos). Without that, with 3 photos a person,
     a point meant to accept 95% of known faces accepted 97-98% and named 2-3x the strangers.
-    A person with one photo has no held-out score. Pure function.
+    A person with one photo has no held-out score. The strangers are kept (unit rows) for
+    identification's scores and take part in the held-out ones. Pure function.
     """
     directions = F.normalize(embeddings.detach().float(), dim=1)
     labels = labels.detach()
     sums = torch.zeros(num_classes, directions.shape[1]).index_add_(0, labels, directions)
     counts = torch.bincount(labels, minlength=num_classes).float()
     centroids = F.normalize(sums, dim=1)
-    known = _left_out_scores(directions, labels, sums, counts, centroids)
+    if strangers is not None:
+        strangers = F.normalize(strangers.detach().float(), dim=1) if len(strangers) else None
+    known = _left_out_scores(directions, labels, sums, counts, centroids, strangers)
     result = {
         "method": "margin",
         "temperature": 1.0,
@@ -178,6 +194,8 @@ def calibrate_margin(
         "centroids": centroids,
         "margin_weight": MARGIN_WEIGHT,
         "margin_cohort": MARGIN_COHORT,
+        "strangers": strangers,
+        "stranger_faces": 0 if strangers is None else len(strangers),
         "calibration_images": len(known),
         "note": "thresholds accept the given shares of the enrolled photos, each scored "
         "as if it had been left out",
@@ -191,7 +209,7 @@ def calibrate_margin(
     return result
 
 
-def _left_out_scores(directions, labels, sums, counts, centroids):
+def _left_out_scores(directions, labels, sums, counts, centroids, strangers=None):
     own_count = counts[labels]
     usable = own_count >= 2
     if not usable.any():
@@ -203,7 +221,7 @@ def _left_out_scores(directions, labels, sums, counts, centroids):
     similarities[rows, labels] = (directions * left_out).sum(dim=1)
     named = similarities.argmax(dim=1)
     own = similarities[rows, labels] * _fit_gain(directions, labels, own_count)
-    scores = own - MARGIN_WEIGHT * _nearest_others(similarities, labels)
+    scores = own - MARGIN_WEIGHT * _nearest_others(similarities, labels, directions, strangers)
     # A photo the centroids would give to someone else is a known face refused.
     return torch.where(named == labels, scores, torch.full_like(scores, -float("inf")))
 

@@ -58,6 +58,13 @@ def make_head(head: str, in_features: int, num_classes: int) -> nn.Module:
     return nn.Linear(in_features, num_classes)
 
 
+# The class-means head compares faces after whitening away this share of the ways one
+# person's photos differ (pose, light, expression), shrunk towards no whitening for the rest.
+# Chosen on 10 seeds: lfw_dev top-1 0.988 -> 0.995 (16 photos a person), lfw_many with 3
+# photos a person 0.9898 -> 0.9894, att_faces 1.000 either way; more whitening cost lfw_many.
+WHITENED_SHARE = 0.1
+
+
 class CosineHead(nn.Module):
     """Logits = scale x cosine(embedding, class weight): a normalised last layer.
 
@@ -65,25 +72,73 @@ class CosineHead(nn.Module):
     comparable to its photos' mean embedding, which is what it starts from when
     init_from_class_means() is called (see train.fit). scale sets how peaked the softmax
     is; 16 lets cosines of 0.5 vs 0.9 give a confident, not saturated, answer.
+    whitening (None, or a D x D matrix set by set_class_means) is applied to the
+    embedding's direction before the cosine; it is saved with the weights when set.
     """
 
     def __init__(self, in_features: int, num_classes: int, scale: float = 16.0):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(num_classes, in_features) * 0.01)
+        self.register_buffer("whitening", None)
         self.scale = scale
         self.in_features = in_features
         self.out_features = num_classes
 
     def forward(self, x):
-        return self.scale * F.linear(F.normalize(x, dim=1), F.normalize(self.weight, dim=1))
+        return self.scale * F.linear(self.directions(x), F.normalize(self.weight, dim=1))
+
+    def directions(self, x):
+        directions = F.normalize(x.flatten(1), dim=1)
+        if self.whitening is None:
+            return directions
+        return F.normalize(directions @ self.whitening.to(directions), dim=1)
 
     @torch.no_grad()
     def init_from_class_means(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
         """Set each class's weight to the mean direction of its training embeddings."""
-        directions = F.normalize(embeddings.float().flatten(1), dim=1)
+        directions = self.directions(embeddings.float())
         sums = torch.zeros_like(self.weight).index_add_(0, labels, directions.to(self.weight))
         has_photos = sums.norm(dim=1) > 0
         self.weight[has_photos] = F.normalize(sums[has_photos], dim=1)
+
+    @torch.no_grad()
+    def set_class_means(self, embeddings, labels, whitened_share: float = WHITENED_SHARE):
+        """The class-means head: whitening from the within-person scatter of embeddings
+        (N x D, with N class labels), then each class's weight its mean direction."""
+        self.whitening = within_person_whitening(embeddings, labels, whitened_share)
+        self.init_from_class_means(embeddings, labels)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # A saved whitening comes back; a model saved without one (older, or a trained
+        # cosine head) has none.
+        saved = state_dict.get(prefix + "whitening")
+        self.whitening = None if saved is None else torch.empty_like(saved)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def within_person_whitening(embeddings, labels, share: float = WHITENED_SHARE):
+    """A D x D matrix that, applied to unit embeddings, evens out the directions in which
+    photos of one person vary: S^(-1/2) for S = share x their scatter about their person's
+    mean + (1 - share) x its average variance on every axis. None when no person has two
+    photos (nothing tells how a person's photos vary) or share is 0."""
+    directions = F.normalize(embeddings.detach().float().flatten(1), dim=1)
+    labels = labels.detach().cpu()
+    directions = directions.cpu()
+    count = int(labels.max()) + 1 if len(labels) else 0
+    photos = torch.bincount(labels, minlength=count)
+    freedom = len(labels) - int((photos > 0).sum())
+    if share <= 0 or freedom < 1:
+        return None
+    sums = torch.zeros(count, directions.shape[1]).index_add_(0, labels, directions)
+    spread = directions - (sums / photos.clamp(min=1)[:, None])[labels]
+    scatter = spread.T @ spread / freedom
+    size = scatter.shape[0]
+    average = scatter.trace() / size
+    if average <= 0:
+        return None
+    shrunk = share * scatter + (1 - share) * average * torch.eye(size)
+    values, vectors = torch.linalg.eigh(shrunk.double())
+    return (vectors @ torch.diag(values.rsqrt()) @ vectors.T).float()
 
 
 def _implementation(model: nn.Module):

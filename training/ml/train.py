@@ -17,6 +17,7 @@ from training.ml.backbones import get_backbone
 from training.ml.calibrate import calibrate, calibrate_margin, no_calibration
 from training.ml.config import TrainConfig
 from training.ml.data import InMemoryBatches, load_data
+from training.ml.embedder import BASE_BACKBONE
 from training.ml.feature_cache import FeatureBatches, cache_features, views_to_cache
 from training.ml.model import (
     CosineHead,
@@ -85,9 +86,14 @@ def fit(
     on_epoch: Callable[[EpochStats], None] | None = None,
     on_batch: Callable[[int, int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    strangers: torch.Tensor | None = None,
 ) -> TrainResult:
     """Train a classifier on data_dir/train/<class>/*, validating on data_dir/val/<class>/*,
     then calibrate its "unknown" thresholds on the validation photos.
+
+    strangers (M x D, or None): embeddings of faces marked "not anyone we know", for the
+    "margin" score (see calibrate); used only by a model whose embedding they are (the face
+    network, frozen: strangers_apply()).
 
     Calls on_epoch(EpochStats) after each epoch and on_batch(epoch, batch_index,
     batches_per_epoch) after each batch (both count from 1). should_stop() is asked after
@@ -182,12 +188,15 @@ def fit(
         outputs = outputs_from_cache(model, train_input, val_input)
     else:
         outputs = outputs_from_photos(model, train_batches, val_batches, device, pixel_steps)
-    calibration = calibrate_outputs(config, model.fc.out_features, *outputs)
+    if not strangers_apply(config):
+        strangers = None
+    calibration = calibrate_outputs(config, model.fc.out_features, *outputs, strangers)
     if config.head == "class_means" and calibration.get("centroids") is not None:
         # The validation photos have told how well the head does; the kept head is the
-        # mean of every enrolled photo (with 3 photos a person, 3 beat 2 by far).
-        with torch.no_grad():
-            model.fc.weight.copy_(calibration["centroids"].to(model.fc.weight))
+        # mean of every enrolled photo (with 3 photos a person, 3 beat 2 by far), compared
+        # after whitening (model.WHITENED_SHARE). The "unknown" score keeps the plain
+        # cosines to those means that its thresholds were calibrated on.
+        model.fc.set_class_means(*enrolled_embeddings(*outputs))
         best.state_dict = {
             k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
         }
@@ -485,21 +494,29 @@ def outputs_from_cache(model, train_input, val_input):
     return train, (val_embeddings, val_logits.float().cpu(), val_input.labels)
 
 
-def calibrate_outputs(config: TrainConfig, num_classes, train, val) -> dict:
+def enrolled_embeddings(train, val) -> tuple:
+    """(embeddings, labels) of every enrolled photo, train and val, from fit's outputs."""
+    if val is None:
+        return train
+    return torch.cat([train[0], val[0]]), torch.cat([train[1], val[2]])
+
+
+def strangers_apply(config: TrainConfig) -> bool:
+    """Whether the model's embedding (config resolved) is the face network's own, frozen:
+    the embedding stored for faces marked "not anyone we know"."""
+    frozen = config.resolved_fine_tune_from() == "fc"
+    return config.architecture == BASE_BACKBONE and config.pretrained == "face" and frozen
+
+
+def calibrate_outputs(config: TrainConfig, num_classes, train, val, strangers=None) -> dict:
     """The calibration dict of a trained model (see calibrate.calibrate and
     calibrate_margin) from its outputs on the training and validation photos."""
     train_embeddings, train_labels = train
     if config.unknown_score == "margin":
         # Every enrolled photo counts: the thresholds come from leaving each one out in turn.
-        if val is None:
-            return calibrate_margin(train_embeddings, train_labels, num_classes)
-        val_embeddings, val_logits, val_labels = val
+        val_logits, val_labels = (None, None) if val is None else val[1:]
         return calibrate_margin(
-            torch.cat([train_embeddings, val_embeddings]),
-            torch.cat([train_labels, val_labels]),
-            num_classes,
-            val_logits,
-            val_labels,
+            *enrolled_embeddings(train, val), num_classes, val_logits, val_labels, strangers
         )
     if val is None:
         return no_calibration(config.unknown_score, train_embeddings, train_labels, num_classes)
