@@ -5,7 +5,9 @@ import torch
 import torch.nn.functional as F
 
 from training.ml.calibrate import (
+    MARGIN_WEIGHT,
     OPERATING_POINTS,
+    STRANGER,
     calibrate,
     calibrate_margin,
     calibration_summary,
@@ -206,38 +208,54 @@ def test_a_photo_the_others_would_give_to_someone_else_counts_as_refused():
 
 def test_a_stranger_who_comes_back_is_refused_once_marked_not_anyone_we_know():
     embeddings, labels, _ = clustered_embeddings(people=10, photos=6, spread=0.2)
-    # Photos of 10 strangers: the first of each was marked "not anyone we know".
-    strangers, who, _ = clustered_embeddings(people=10, photos=6, spread=0.2, seed=1)
-    marked, again = strangers[who.roll(1) != who], strangers[who.roll(1) == who]
+    # Photos of 10 strangers: three of each were marked "not anyone we know".
+    strangers, _, _ = clustered_embeddings(people=10, photos=6, spread=0.2, seed=1)
+    first_three = torch.arange(60) % 6 < 3
+    marked, again = strangers[first_three], strangers[~first_three]
 
     before = calibrate_margin(embeddings, labels, 10)
     after = calibrate_margin(embeddings, labels, 10, strangers=marked)
 
-    def named(calibration, faces):
+    def scores(calibration, faces):
         centroids = calibration["centroids"]
         chosen = (F.normalize(faces, dim=1) @ centroids.T).argmax(1)
-        scores = margin_scores(faces, centroids, chosen, calibration["strangers"])
-        return (scores >= calibration["thresholds"]["normal"]).float().mean()
+        return margin_scores(
+            faces, centroids, chosen, (calibration["cohort"], calibration["cohort_labels"])
+        )
 
-    assert after["stranger_faces"] == 10 and torch.allclose(
-        after["strangers"].norm(dim=1), torch.ones(10)
-    )
-    assert named(after, again) < named(before, again) / 2
-    # Known people's new photos are accepted as often: the thresholds were calibrated with
-    # the strangers among the others.
-    known, known_labels, _ = clustered_embeddings(people=10, photos=6, spread=0.2)
-    assert named(after, known) >= named(before, known) - 0.05
+    def named(calibration, faces):
+        return (scores(calibration, faces) >= calibration["thresholds"]["normal"]).float().mean()
+
+    assert after["stranger_faces"] == 30 and len(after["cohort"]) == len(embeddings) + 30
+    assert (after["cohort_labels"] == STRANGER).sum() == 30
+    assert named(after, again) <= named(before, again) / 2
+    # Their photos score far lower; the thresholds (calibrated on the known people's photos
+    # with the strangers in the cohort) move far less, so known faces are accepted as often.
+    fall = (scores(before, again) - scores(after, again)).mean()
+    assert fall > 3 * (before["thresholds"]["normal"] - after["thresholds"]["normal"]) > 0
 
 
-def test_only_a_stranger_like_the_face_changes_its_margin_score():
-    # A stranger unlike the face does not change it; one like it lowers it.
-    centroids = torch.eye(5)
-    face = torch.tensor([[0.9, 0.3, 0.1, 0.1, 0.0]])
-    far = torch.tensor([[0.0, 0.0, 0.0, 0.0, -1.0]])
+def test_the_margin_score_leaves_the_named_persons_own_photos_out_of_its_cohort():
+    centroids = torch.eye(3)
+    face = torch.tensor([[0.9, 0.3, 0.1]])
+    photos = F.normalize(torch.tensor([[1.0, 0.1, 0.0], [0.2, 1.0, 0.0], [0.9, 0.3, 0.1]]))
+    named = torch.tensor([0])
 
-    assert margin_scores(face, centroids, torch.tensor([0]), far) == margin_scores(
-        face, centroids, torch.tensor([0])
-    )
-    assert margin_scores(face, centroids, torch.tensor([0]), F.normalize(face)) < margin_scores(
-        face, centroids, torch.tensor([0])
-    )
+    # Only photo 1 (person 1) counts for person 0; a stranger's photo like the face lowers
+    # the score, one unlike it does not.
+    alone = margin_scores(face, centroids, named, (photos[:2], torch.tensor([0, 1])))
+    expected = 0.9 / face.norm() - MARGIN_WEIGHT * float(F.normalize(face) @ photos[1])
+    assert alone == pytest.approx(expected.item(), abs=1e-5)
+    like = margin_scores(face, centroids, named, (photos, torch.tensor([0, 1, STRANGER])))
+    assert like < alone
+
+
+def test_a_model_calibrated_before_the_cohort_compares_with_the_nearest_centroids():
+    centroids = torch.eye(4)
+    face = torch.tensor([[0.9, 0.3, 0.2, 0.1]])
+
+    score = margin_scores(face, centroids, torch.tensor([0]))
+
+    direction = F.normalize(face)[0]
+    expected = direction[0] - MARGIN_WEIGHT * direction[1:].mean()
+    assert score == pytest.approx(expected.item(), abs=1e-5)

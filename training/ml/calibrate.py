@@ -6,14 +6,16 @@ Three scores are offered (TrainConfig.unknown_score):
 
 - "margin" (the face network's): the cosine of the face's embedding to the mean direction
   of the named person's photos, less MARGIN_WEIGHT times its mean cosine to the
-  MARGIN_COHORT nearest other people's. A stranger tends to be moderately close to several
-  people; a known face is close to one. On lfw_many (3 photos enrolled per person, 100
-  strangers, 10 splits) it named 1.3% of the strangers where the plain centroid cosine
-  named 2.4%, at the threshold accepting 95% of known faces (1.6% with the one nearest
-  other person). Faces the team marked "not anyone we know" (strangers) join those other
-  people, each on its own: a stranger who comes back is close to one of them. With half of
-  lfw_many's strangers' photos marked so, the other half were named 0% of the time instead
-  of 2.6%, and as many known faces were accepted.
+  MARGIN_COHORT most similar photos of other people (the cohort: every enrolled photo, and
+  the faces the team marked "not anyone we know"). A stranger tends to be moderately
+  close to several people; a known face is close to one. On lfw_many (3 photos enrolled
+  per person, 100 strangers, seeds 0-9), at the threshold accepting 95% of known faces,
+  it named 1.45% of the strangers; 1.75% with the 3 nearest other people's mean photos as
+  the cohort, 2.4% with the plain centroid cosine (10 photos: 1.45%, 5: 1.57%, 20: 1.73%;
+  weight 0.5 against 0.6-0.7). A stranger marked "not anyone we know" who comes back is
+  close to a photo of the cohort: with half of lfw_many's strangers' photos marked so,
+  the other half were named 0% of the time instead of 2.6%, and as many known faces were
+  accepted.
 - "centroid": the cosine similarity of the face's embedding (the fc layer's input) to
   the mean embedding of the training photos of the person the classifier names. A
   stranger may still get a confident softmax, but rarely looks like that person's photos.
@@ -37,7 +39,11 @@ import torch.nn.functional as F
 # the default; "strict" names fewer people wrongly and refuses more known ones.
 OPERATING_POINTS = {"strict": 0.90, "normal": 0.95, "lenient": 0.98}
 MARGIN_WEIGHT = 0.5
-MARGIN_COHORT = 3
+MARGIN_COHORT = 10
+# Models calibrated before the photo cohort compare faces with the 3 nearest other
+# people's mean photos instead.
+CENTROID_COHORT = 3
+STRANGER = -1  # the cohort label of a face marked "not anyone we know"
 DEFAULT_STRICTNESS = "normal"
 # Temperatures outside this range only come from degenerate validation sets.
 _TEMPERATURE_RANGE = (0.05, 20.0)
@@ -102,21 +108,21 @@ def unknown_scores(
     temperature: float = 1.0,
     centroids: torch.Tensor | None = None,
     centre: torch.Tensor | None = None,
-    strangers: torch.Tensor | None = None,
+    cohort: tuple | None = None,
 ) -> torch.Tensor:
     """How much each face looks like the person the model names for it: N floats.
 
     "softmax": the top probability of softmax(logits / temperature), in (0, 1].
     "centroid": cosine similarity, in [-1, 1], of each embedding (less centre, when given)
     to the centroid of the class with the largest logit (needs embeddings and centroids,
-    made with the same centre). "margin": see margin_scores (strangers: its M x D unit
-    rows, or None). Higher means "known".
+    made with the same centre). "margin": see margin_scores (cohort: its (photos, labels)
+    or None). Higher means "known".
     """
     logits = logits.detach().float()
     if method == "margin":
         if embeddings is None or centroids is None:
             raise ValueError("the margin score needs embeddings and class centroids")
-        return margin_scores(embeddings, centroids, logits.argmax(dim=1), strangers)
+        return margin_scores(embeddings, centroids, logits.argmax(dim=1), cohort)
     if method == "softmax":
         return torch.softmax(logits / temperature, dim=1).amax(dim=1)
     if method == "centroid":
@@ -127,31 +133,42 @@ def unknown_scores(
     raise ValueError(f"unknown score method {method!r}; known: margin, centroid, softmax")
 
 
-def margin_scores(embeddings, centroids, named, strangers=None) -> torch.Tensor:
-    """cos(face, named person's centroid) - MARGIN_WEIGHT * the mean cosine of the face
-    to the MARGIN_COHORT nearest others: other people's centroids, and the faces marked
-    "not anyone we know".
+def margin_scores(embeddings, centroids, named, cohort=None) -> torch.Tensor:
+    """cos(face, named person's centroid) - MARGIN_WEIGHT * the mean cosine of the face to
+    the MARGIN_COHORT most similar photos of the cohort that are not the named person's.
 
-    embeddings N x D (any length), centroids C x D unit rows, named N class indices,
-    strangers None or M x D unit rows.
+    embeddings N x D (any length), centroids C x D unit rows, named N class indices;
+    cohort (photos M x D unit rows, labels M class indices or STRANGER), or None for a
+    model calibrated without one: the CENTROID_COHORT nearest other centroids instead.
     """
     directions = F.normalize(embeddings.detach().float(), dim=1)
     similarities = directions @ centroids.float().T
     own = similarities[torch.arange(len(named)), named]
-    return own - MARGIN_WEIGHT * _nearest_others(similarities, named, directions, strangers)
+    if cohort is None:
+        others = similarities.clone()
+        others[torch.arange(len(named)), named] = -float("inf")
+        return own - MARGIN_WEIGHT * _mean_of_top(others, CENTROID_COHORT)
+    return own - MARGIN_WEIGHT * _cohort_similarity(directions, named, *cohort)
 
 
-def _nearest_others(similarities, own_class, directions=None, strangers=None):
-    """Mean similarity to the MARGIN_COHORT most similar classes other than own_class and
-    strangers (their similarities to directions)."""
-    others = similarities.clone()
-    others[torch.arange(len(own_class)), own_class] = -float("inf")
-    if strangers is not None and len(strangers):
-        others = torch.cat([others, directions @ strangers.float().T], dim=1)
-    if others.shape[1] < 2:
+def _cohort_similarity(directions, named, photos, labels):
+    """Mean cosine of each direction to its MARGIN_COHORT most similar cohort photos
+    whose label is not its named class."""
+    similarities = directions @ photos.float().T
+    own = labels.to(named.device)[None, :] == named[:, None]
+    return _mean_of_top(similarities.masked_fill(own, -float("inf")), MARGIN_COHORT)
+
+
+def _mean_of_top(similarities, count):
+    """Mean of each row's `count` largest finite values (fewer where it has fewer; 0 with
+    none)."""
+    count = min(count, similarities.shape[1])
+    if count == 0:
         return torch.zeros(len(similarities))
-    count = min(MARGIN_COHORT, others.shape[1] - 1)
-    return others.topk(count, dim=1).values.mean(dim=1)
+    top = similarities.topk(count, dim=1).values
+    finite = torch.isfinite(top)
+    total = torch.where(finite, top, torch.zeros_like(top)).sum(dim=1)
+    return total / finite.sum(dim=1).clamp(min=1)
 
 
 def calibrate_margin(
@@ -167,25 +184,29 @@ def calibrate_margin(
 
     Centroids (what identification compares faces with) come from all the photos. The
     thresholds come from leave-one-out: each photo is scored as a new face against the
-    centroids with itself left out of its own person's, as if it had not been enrolled,
-    and each operating point accepts its share of those scores (a photo the centroids
+    centroids with itself left out of its own person's, as if it had not been enrolled
+    (it is its own person's photo, so never in its own cohort), and each operating point
+    accepts its share of those scores (a photo the centroids
     would give to someone else counts as refused). Left-out centroids have one photo
     fewer than the real ones and so fit a new face less well; the own-person cosine is
     scaled up by how much a centroid of n rather than n - 1 photos is expected to fit
     better (isotropic spread around the person's mean, with the mean cosine between two
     photos of one person measured on these photos). Without that, with 3 photos a person,
     a point meant to accept 95% of known faces accepted 97-98% and named 2-3x the strangers.
-    A person with one photo has no held-out score. The strangers are kept (unit rows) for
-    identification's scores and take part in the held-out ones. Pure function.
+    A person with one photo has no held-out score. The cohort (every photo's direction and
+    the strangers', with their labels) is kept for identification's scores. Pure function.
     """
     directions = F.normalize(embeddings.detach().float(), dim=1)
     labels = labels.detach()
     sums = torch.zeros(num_classes, directions.shape[1]).index_add_(0, labels, directions)
     counts = torch.bincount(labels, minlength=num_classes).float()
     centroids = F.normalize(sums, dim=1)
-    if strangers is not None:
-        strangers = F.normalize(strangers.detach().float(), dim=1) if len(strangers) else None
-    known = _left_out_scores(directions, labels, sums, counts, centroids, strangers)
+    strangers = torch.empty(0, directions.shape[1]) if strangers is None else strangers
+    cohort = (
+        torch.cat([directions, F.normalize(strangers.detach().float(), dim=1)]),
+        torch.cat([labels, torch.full((len(strangers),), STRANGER, dtype=labels.dtype)]),
+    )
+    known = _left_out_scores(directions, labels, sums, counts, centroids, cohort)
     result = {
         "method": "margin",
         "temperature": 1.0,
@@ -194,8 +215,9 @@ def calibrate_margin(
         "centroids": centroids,
         "margin_weight": MARGIN_WEIGHT,
         "margin_cohort": MARGIN_COHORT,
-        "strangers": strangers,
-        "stranger_faces": 0 if strangers is None else len(strangers),
+        "cohort": cohort[0],
+        "cohort_labels": cohort[1],
+        "stranger_faces": len(strangers),
         "calibration_images": len(known),
         "note": "thresholds accept the given shares of the enrolled photos, each scored "
         "as if it had been left out",
@@ -209,7 +231,7 @@ def calibrate_margin(
     return result
 
 
-def _left_out_scores(directions, labels, sums, counts, centroids, strangers=None):
+def _left_out_scores(directions, labels, sums, counts, centroids, cohort):
     own_count = counts[labels]
     usable = own_count >= 2
     if not usable.any():
@@ -221,7 +243,7 @@ def _left_out_scores(directions, labels, sums, counts, centroids, strangers=None
     similarities[rows, labels] = (directions * left_out).sum(dim=1)
     named = similarities.argmax(dim=1)
     own = similarities[rows, labels] * _fit_gain(directions, labels, own_count)
-    scores = own - MARGIN_WEIGHT * _nearest_others(similarities, labels, directions, strangers)
+    scores = own - MARGIN_WEIGHT * _cohort_similarity(directions, labels, *cohort)
     # A photo the centroids would give to someone else is a known face refused.
     return torch.where(named == labels, scores, torch.full_like(scores, -float("inf")))
 

@@ -49,8 +49,12 @@ class Predictor:
         self.score_method = self.calibration.get("method") or "softmax"
         centroids = self.calibration.get("centroids")
         self.centroids = None if centroids is None else centroids.float().to(self.device)
-        strangers = self.calibration.get("strangers")
-        self.strangers = None if strangers is None else strangers.float().to(self.device)
+        # The margin score's cohort (calibrate.margin_scores); None in older models.
+        cohort = self.calibration.get("cohort")
+        self.cohort = None
+        if cohort is not None:
+            labels = self.calibration["cohort_labels"]
+            self.cohort = (cohort.float().to(self.device), labels.to(self.device))
         centre = self.calibration.get("embedding_centre")
         self.embedding_centre = None if centre is None else centre.float().to(self.device)
         if self.score_method == "centroid" and self.centroids is None:
@@ -159,7 +163,7 @@ class Predictor:
                 self.temperature,
                 self.centroids,
                 self.embedding_centre,
-                self.strangers,
+                self.cohort,
             )
         if threshold is None:
             threshold = (self.calibration.get("thresholds") or {}).get(strictness)
