@@ -6,9 +6,11 @@ Measures, in one process: the bare torchvision ResNet18 forward at 224x224, batc
 faceweb's whole identify path (decode and validate the upload, detect, align or crop,
 classify in one batch, threshold) on a 640x480 JPEG with one face and on one with four
 faces, for the default face network (5-point landmarks, aligned chip, the face and its
-mirror image in one batch) and for the ResNet18 pipeline (margin crop, 112 px). Prints
-medians; the last line is `identify_to_forward_ratio=<default one-face path / bare
-forward>`. Each model is loaded once, as in a web process, with its default input size.
+mirror image in one batch) and for the ResNet18 pipeline (margin crop, 112 px). The five
+are timed in turn within each repeat, so that a change of the machine's speed during the
+run (this one's moves by 20%) weighs on them alike. Prints medians; the last line is
+`identify_to_forward_ratio=<default one-face path / bare forward>`. Each model is loaded
+once, as in a web process, with its default input size.
 """
 
 import argparse
@@ -36,13 +38,18 @@ def main():
     django.setup()
     torch.set_num_threads(args.threads)
     one, four = test_photos(args.faces_from)
-    forward = time_bare_forward(args.repeats)
+    pipelines = ("resnet18", "dlib-face-resnet")
+    timed = {"forward": bare_forward()}
+    for architecture in pipelines:
+        predictor = make_predictor(architecture, classes=15)
+        timed[architecture, 1] = identify(predictor, one, expect=1)
+        timed[architecture, 4] = identify(predictor, four, expect=4)
+    ms = medians_ms(timed, args.repeats)
+    forward = ms["forward"]
     print(f"threads={args.threads} repeats={args.repeats}")
     print(f"bare_resnet18_forward_224_ms={forward:.1f}")
-    for architecture in ("resnet18", "dlib-face-resnet"):
-        predictor = make_predictor(architecture, classes=15)
-        one_ms = time_identify(predictor, one, args.repeats, expect=1)
-        four_ms = time_identify(predictor, four, args.repeats, expect=4)
+    for architecture in pipelines:
+        one_ms, four_ms = ms[architecture, 1], ms[architecture, 4]
         print(
             f"pipeline={architecture} identify_one_face_640x480_ms={one_ms:.1f} "
             f"identify_four_faces_640x480_ms={four_ms:.1f} ratio={one_ms / forward:.2f}"
@@ -90,7 +97,7 @@ def jpeg(image):
     return buffer.getvalue()
 
 
-def time_bare_forward(repeats):
+def bare_forward():
     import torch
     from torchvision.models import resnet18
 
@@ -101,7 +108,7 @@ def time_bare_forward(repeats):
         with torch.inference_mode():
             model(batch)
 
-    return median_ms(forward, repeats)
+    return forward
 
 
 def make_predictor(architecture, classes):
@@ -117,25 +124,29 @@ def make_predictor(architecture, classes):
     return Predictor(model, names, config.image_size, backbone.mean, backbone.std)
 
 
-def time_identify(predictor, photo, repeats, expect):
+def identify(predictor, photo, expect):
+    """The whole identify path on photo (JPEG bytes), as a function to time."""
     from identities.uploads import clean_image
     from training.ml.identify import identify_faces
 
     found = identify_faces(predictor, clean_image(photo).image).faces
     if len(found) != expect:
         raise SystemExit(f"expected {expect} face(s) in the test photo, found {len(found)}")
-    return median_ms(lambda: identify_faces(predictor, clean_image(photo).image), repeats)
+    return lambda: identify_faces(predictor, clean_image(photo).image)
 
 
-def median_ms(function, repeats):
-    for _ in range(3):
-        function()  # warm-up: lazy initialisation, allocator
-    times = []
+def medians_ms(functions: dict, repeats) -> dict:
+    """{key: median milliseconds}; each repeat times every function once, in turn."""
+    for function in functions.values():
+        for _ in range(3):
+            function()  # warm-up: lazy initialisation, allocator
+    times = {key: [] for key in functions}
     for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+        for key, function in functions.items():
+            started = time.perf_counter()
+            function()
+            times[key].append((time.perf_counter() - started) * 1000)
+    return {key: statistics.median(values) for key, values in times.items()}
 
 
 if __name__ == "__main__":

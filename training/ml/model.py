@@ -102,10 +102,12 @@ class CosineHead(nn.Module):
         self.weight[has_photos] = F.normalize(sums[has_photos], dim=1)
 
     @torch.no_grad()
-    def set_class_means(self, embeddings, labels, whitened_share: float = WHITENED_SHARE):
+    def set_class_means(self, embeddings, labels, whitened_share: float | None = None):
         """The class-means head: whitening from the within-person scatter of embeddings
-        (N x D, with N class labels), then each class's weight its mean direction."""
-        self.whitening = within_person_whitening(embeddings, labels, whitened_share)
+        (N x D, with N class labels; whitened_share None: WHITENED_SHARE), then each
+        class's weight its mean direction."""
+        share = WHITENED_SHARE if whitened_share is None else whitened_share
+        self.whitening = within_person_whitening(embeddings, labels, share)
         self.init_from_class_means(embeddings, labels)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
@@ -116,7 +118,7 @@ class CosineHead(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
-def within_person_whitening(embeddings, labels, share: float = WHITENED_SHARE):
+def within_person_whitening(embeddings, labels, share: float):
     """A D x D matrix that, applied to unit embeddings, evens out the directions in which
     photos of one person vary: S^(-1/2) for S = share x their scatter about their person's
     mean + (1 - share) x its average variance on every axis. None when no person has two
