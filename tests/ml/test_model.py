@@ -196,7 +196,7 @@ def test_no_whitening_without_a_person_with_two_photos():
 
     embeddings, _, _ = two_people_who_turn_their_heads()
 
-    assert within_person_whitening(embeddings[:2], torch.tensor([0, 1])) is None
+    assert within_person_whitening(embeddings[:2], torch.tensor([0, 1]), share=0.1) is None
     assert within_person_whitening(embeddings, torch.arange(40) % 2, share=0) is None
 
 
