@@ -21,7 +21,10 @@ photos), the shares of known test photos accepted and of strangers' photos named
 calibrated "normal" operating point, and the share of strangers named at the threshold
 that accepts exactly 95% of the known test photos (an oracle: what the embedding can do
 when the threshold is right). --set FIELD=VALUE changes the faceweb pipeline's
-TrainConfig (e.g. --set head=linear --set fine_tune_from=stage5). The last line is, for
+TrainConfig (e.g. --set head=linear --set fine_tune_from=stage5). --mark-strangers marks
+every other photo of each stranger "not anyone we know" (the model learns them as a
+reviewer's answers teach it) and tests on the rest: strangers who come back. The last
+line is, for
 faceweb's pipeline: top1=<a> baseline_top1=<b> unknown_false_accept=<c> known_accept=<d>
 (means over seeds; baseline_top1 needs --compare-baseline).
 """
@@ -51,6 +54,7 @@ from bench.baseline import (  # noqa: E402
 from training.ml import calibrate as cal  # noqa: E402
 from training.ml.backbones import get_backbone  # noqa: E402
 from training.ml.config import TrainConfig  # noqa: E402
+from training.ml.embedder import embed_chips  # noqa: E402
 from training.ml.model import build_model  # noqa: E402
 from training.ml.predictor import Predictor  # noqa: E402
 from training.ml.train import EpochStats, fit  # noqa: E402
@@ -80,6 +84,11 @@ def parse_args(argv=None):
         default=[],
         metavar="FIELD=VALUE",
         help="override a TrainConfig field of the faceweb pipeline (repeatable)",
+    )
+    parser.add_argument(
+        "--mark-strangers",
+        action="store_true",
+        help="mark half of each stranger's photos 'not anyone we know'; test on the rest",
     )
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     args = parser.parse_args(argv)
@@ -112,8 +121,14 @@ def run_pipeline(args, pipeline, split, seed, croppers) -> dict:
         data_dir = Path(tmp)
         write_crops(train, cropper, data_dir / "train")
         write_crops(val, cropper, data_dir / "val")
+        marked, tested = strangers_seen(split, getattr(args, "mark_strangers", False))
         started = time.perf_counter()
-        result = fit(data_dir, config, on_epoch=None if args.quiet else print_epoch)
+        result = fit(
+            data_dir,
+            config,
+            on_epoch=None if args.quiet else print_epoch,
+            strangers=marked_embeddings(marked, croppers["chip", "centre"]),
+        )
         seconds = time.perf_counter() - started
     predictor = make_predictor(config, result)
     classes = result.classes
@@ -123,10 +138,27 @@ def run_pipeline(args, pipeline, split, seed, croppers) -> dict:
         if person in classes
         for p in ps
     ]
-    strangers = [identified(p) for ps in split.unknown.values() for p in ps]
+    strangers = [identified(p) for p in tested]
     figures = measure(predictor, test, strangers)
     figures.update(seconds=seconds, people_skipped=len(skipped), best_epoch=result.best_epoch)
     return figures
+
+
+def strangers_seen(split, mark: bool) -> tuple[list, list]:
+    """(photos marked "not anyone we know", photos tested) of the split's strangers: with
+    mark, every other photo of each, else none marked and all tested."""
+    if not mark:
+        return [], [p for photos in split.unknown.values() for p in photos]
+    marked = [p for photos in split.unknown.values() for p in photos[::2]]
+    tested = [p for photos in split.unknown.values() for p in photos[1::2]]
+    return marked, tested
+
+
+def marked_embeddings(photos, cropper):
+    """The base face network's embeddings of the marked photos' faces, as the Review page
+    stores them; None for none."""
+    chips = [chip for chip in map(cropper, photos) if chip is not None]
+    return torch.from_numpy(embed_chips(chips)) if chips else None
 
 
 def make_croppers(kinds) -> dict:
