@@ -10,7 +10,7 @@ Three scores are offered (TrainConfig.unknown_score):
   the faces the team marked "not anyone we know"). A stranger tends to be moderately
   close to several people; a known face is close to one. On lfw_many (3 photos enrolled
   per person, 100 strangers, seeds 0-9), at the threshold accepting 95% of known faces,
-  it named 1.45% of the strangers; 1.75% with the 3 nearest other people's mean photos as
+  it named 1.45% of the strangers; 1.75% with the 3 nearest other people's means as
   the cohort, 2.4% with the plain centroid cosine (10 photos: 1.45%, 5: 1.57%, 20: 1.73%;
   weight 0.5 against 0.6-0.7). Faces marked "not anyone we know" count apart: when the
   face's mean cosine to the STRANGER_COHORT most similar of them is higher, that is what
