@@ -148,7 +148,8 @@ class BulkReview(APIView):
 
 class FaceReview(APIView):
     """Say who a face of an identification is (editor); a named face becomes a training
-    photo of that person, a rejected one is never offered again. Audited."""
+    photo of that person, a rejected one is never offered again and the next model refuses
+    faces like it. Audited."""
 
     permission_classes = [IsEditor]
 

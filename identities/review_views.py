@@ -179,7 +179,10 @@ def _form_error(form):
 def _bulk_message(decision, target, answered, skipped):
     faces = ngettext("%(n)d face", "%(n)d faces", answered) % {"n": answered}
     if decision == REJECT:
-        text = f"{faces}: not anyone we know. They will not be offered again."
+        text = (
+            f"{faces}: not anyone we know. They will not be offered again, and the next "
+            "model refuses faces like them."
+        )
     elif decision == CONFIRM:
         text = f"{faces} confirmed as the model named them; each became a training photo."
     else:
@@ -195,7 +198,10 @@ def _bulk_message(decision, target, answered, skipped):
 
 def _reviewed_message(face, image):
     if face.review == PredictionFace.Review.REJECTED:
-        return f"{face}: not anyone we know. It will not be offered again."
+        return (
+            f"{face}: not anyone we know. It will not be offered again, and the next model "
+            "refuses faces like it."
+        )
     learnt = " It was added to their photos for the next training." if image else ""
     return f"{face} is {face.reviewed_identity.name}.{learnt}"
 
