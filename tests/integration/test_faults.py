@@ -229,7 +229,8 @@ def test_jobs_survive_a_redis_restart_and_none_is_left_queued_or_running(app, tm
     app.manage("train", "--epochs", "5", *TRAIN)  # job 1: running through the restart
     app.manage("train", "--epochs", "2", *TRAIN)  # job 2: waiting in Redis meanwhile
     first, second = (job["pk"] for job in jobs(app))
-    wait_for(lambda: job_status(app, first) == "running", 60, "the first job to start")
+    # A worker starting on a loaded machine (torch and Django to import) can take a minute.
+    wait_for(lambda: job_status(app, first) == "running", 180, "the first job to start")
 
     stop_redis()
     # Train pressed while the queue is down: the job fails with the reason at once, and the
