@@ -20,10 +20,11 @@ none of them should import another for it.
 """
 
 import logging
+from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -114,6 +115,18 @@ def requeue_lost(model, *, busy_seconds, queued_at, never_delivered, enqueue):
             status=Status.FAILED, finished_at=now, error=never_delivered(row, now)
         )
     return [pk for pk in waiting.values_list("pk", flat=True) if enqueue(pk)]
+
+
+def progress(items, pending, counted: dict) -> dict:
+    """{total, done, waiting, <name>: count for each name: state of counted, percent} of
+    the items a job works through (an import's files, a batch's photos): a queryset with a
+    `state` field, pending the state of the items not done yet. One query."""
+    states = Counter(dict(items.values_list("state").annotate(n=Count("pk")).order_by()))
+    total = sum(states.values())
+    done = total - states[pending]
+    counts = {name: states[state] for name, state in counted.items()}
+    percent = round(100 * done / total) if total else 100
+    return {"total": total, "done": done, "waiting": states[pending], **counts, "percent": percent}
 
 
 def minutes_since(moment, now):

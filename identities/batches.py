@@ -14,13 +14,11 @@ training jobs and imports use too (faceweb.jobs).
 import logging
 import time
 import zipfile
-from collections import Counter
 
 from celery import shared_task
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, transaction
-from django.db.models import Count
 from PIL import Image
 
 from accounts import audit
@@ -312,17 +310,8 @@ def finish(batch, status, error=""):
 
 def progress(batch):
     """{total, done, waiting, identified, refused, percent} of a batch's photos."""
-    states = Counter(dict(batch.photos.values_list("state").annotate(n=Count("pk")).order_by()))
-    total = sum(states.values())
-    done = total - states[State.PENDING]
-    return {
-        "total": total,
-        "done": done,
-        "waiting": states[State.PENDING],
-        "identified": states[State.DONE],
-        "refused": states[State.REFUSED],
-        "percent": round(100 * done / total) if total else 100,
-    }
+    counted = {"identified": State.DONE, "refused": State.REFUSED}
+    return bookkeeping.progress(batch.photos, State.PENDING, counted)
 
 
 def stop_if_stale(batch):

@@ -10,12 +10,11 @@ bookkeeping training jobs and identify batches use too (faceweb.jobs).
 import hashlib
 import logging
 import os
-from collections import Counter
 
 from celery import shared_task
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, transaction
-from django.db.models import Count, F
+from django.db.models import F
 from django.utils import timezone
 
 from accounts import audit
@@ -173,18 +172,8 @@ def counts_for_audit(counts):
 
 def progress(bulk):
     """{total, done, waiting, added, skipped, failed, percent} of an import's files."""
-    states = Counter(dict(bulk.files.values_list("state").annotate(n=Count("pk")).order_by()))
-    total = sum(states.values())
-    done = total - states[State.PENDING]
-    return {
-        "total": total,
-        "done": done,
-        "waiting": states[State.PENDING],
-        "added": states[State.ADDED],
-        "skipped": states[State.SKIPPED],
-        "failed": states[State.FAILED],
-        "percent": round(100 * done / total) if total else 100,
-    }
+    counted = {"added": State.ADDED, "skipped": State.SKIPPED, "failed": State.FAILED}
+    return bookkeeping.progress(bulk.files, State.PENDING, counted)
 
 
 def requeue_left_by(worker):
