@@ -226,7 +226,9 @@ def test_jobs_survive_a_redis_restart_and_none_is_left_queued_or_running(app, tm
     app.env["CELERY_BROKER_URL"] = broker
     app.manage("import_faces", write_people(tmp_path / "people", people=2, per_person=4))
     app.start_worker()
-    app.manage("train", "--epochs", "5", *TRAIN)  # job 1: running through the restart
+    # Job 1 runs through the restart: long enough to be seen running, as each look at the
+    # jobs is a manage.py process of a few seconds (5 epochs could end between two looks).
+    app.manage("train", "--epochs", "40", *TRAIN)
     app.manage("train", "--epochs", "2", *TRAIN)  # job 2: waiting in Redis meanwhile
     first, second = (job["pk"] for job in jobs(app))
     # A worker starting on a loaded machine (torch and Django to import) can take a minute.
