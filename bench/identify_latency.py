@@ -4,13 +4,17 @@
 
 Measures, in one process: the bare torchvision ResNet18 forward at 224x224, batch 1; and
 faceweb's whole identify path (decode and validate the upload, detect, align or crop,
-classify in one batch, threshold) on a 640x480 JPEG with one face and on one with four
-faces, for the default face network (5-point landmarks, aligned chip, the face and its
-mirror image in one batch) and for the ResNet18 pipeline (margin crop, 112 px). The five
-are timed in turn within each repeat, so that a change of the machine's speed during the
-run (this one's moves by 20%) weighs on them alike. Prints medians; the last line is
-`identify_to_forward_ratio=<default one-face path / bare forward>`. Each model is loaded
-once, as in a web process, with its default input size.
+classify in one batch, threshold) on 640x480 JPEGs: one face of a person the model knows,
+four such faces, and one stranger's face. The default face network (5-point landmarks,
+aligned chip; a face's mirror image too unless it is named surely without) is trained as a
+training job trains it, on the folder's people bar 5 held back as strangers, the photos
+pasted in left out; the ResNet18 pipeline (margin crop, 112 px) is untrained, which costs
+it the same time. Everything is timed in turn within each repeat, so that a change of the
+machine's speed during the run (this one's moves by 20%) weighs on all alike. Prints
+medians; the last line is `identify_to_forward_ratio=<default, one known face / bare
+forward>`. Each model is loaded once, as in a web process, with its default input size.
+Without the folder, cartoon faces and an untrained face model are used (every face then
+takes both passes).
 """
 
 import argparse
@@ -28,6 +32,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "faceweb.settings")
 os.environ.setdefault("FACEWEB_DATA_DIR", tempfile.mkdtemp(prefix="faceweb-bench-"))
 
 DEFAULT_FACES = ROOT.parent / "shared" / "datasets" / "lfw_dev"
+DEFAULT = "dlib-face-resnet"
+PIPELINES = ("resnet18", DEFAULT)
 
 
 def main():
@@ -37,24 +43,36 @@ def main():
 
     django.setup()
     torch.set_num_threads(args.threads)
-    one, four = test_photos(args.faces_from)
-    pipelines = ("resnet18", "dlib-face-resnet")
+    split = people_split(args.faces_from)
+    photos = test_photos(args.faces_from, split)
     timed = {"forward": bare_forward()}
-    for architecture in pipelines:
-        predictor = make_predictor(architecture, classes=15)
-        timed[architecture, 1] = identify(predictor, one, expect=1)
-        timed[architecture, 4] = identify(predictor, four, expect=4)
+    for architecture in PIPELINES:
+        predictor = make_predictor(architecture, split)
+        for kind, (photo, expect) in photos.items():
+            if kind != "stranger" or architecture == DEFAULT:
+                timed[architecture, kind], named = identify(predictor, photo, expect)
+                if architecture == DEFAULT:
+                    print(f"photo={kind} faces={expect} named={named}")
     ms = medians_ms(timed, args.repeats)
     forward = ms["forward"]
-    print(f"threads={args.threads} repeats={args.repeats}")
+    print(f"threads={args.threads} repeats={args.repeats} trained={split is not None}")
     print(f"bare_resnet18_forward_224_ms={forward:.1f}")
-    for architecture in pipelines:
-        one_ms, four_ms = ms[architecture, 1], ms[architecture, 4]
+    for architecture in PIPELINES:
+        one_ms, four_ms = ms[architecture, "one"], ms[architecture, "four"]
+        stranger = ms.get((architecture, "stranger"))
+        extra = (
+            ""
+            if stranger is None
+            else (
+                f" identify_one_stranger_640x480_ms={stranger:.1f} "
+                f"stranger_ratio={stranger / forward:.2f}"
+            )
+        )
         print(
             f"pipeline={architecture} identify_one_face_640x480_ms={one_ms:.1f} "
-            f"identify_four_faces_640x480_ms={four_ms:.1f} ratio={one_ms / forward:.2f}"
+            f"identify_four_faces_640x480_ms={four_ms:.1f} ratio={one_ms / forward:.2f}{extra}"
         )
-    print(f"identify_to_forward_ratio={one_ms / forward:.2f}")
+    print(f"identify_to_forward_ratio={ms[DEFAULT, 'one'] / forward:.2f}")
 
 
 def parse_args():
@@ -67,28 +85,49 @@ def parse_args():
     return parser.parse_args()
 
 
-def test_photos(folder):
-    """Two 640x480 JPEGs (bytes): one face, and four faces."""
+def people_split(folder):
+    """bench.baseline's enrolment split of the folder (5 people held back), or None."""
+    if not (folder.is_dir() and len([p for p in folder.iterdir() if p.is_dir()]) >= 9):
+        return None
+    from bench.baseline import enrolment_split
+
+    return enrolment_split(folder, seed=0, unknown_people=5)
+
+
+def test_photos(folder, split) -> dict:
+    """{kind: (640x480 JPEG bytes, faces in it)}: "one" known face, "four" known faces and,
+    with a split, "stranger" (one held-back person's face)."""
     from PIL import Image
 
-    faces = face_pictures(folder, 4)
-    one = Image.new("RGB", (640, 480), (90, 110, 130))
-    one.paste(faces[0].resize((220, 220)), (210, 130))
-    four = Image.new("RGB", (640, 480), (90, 110, 130))
+    if split is None:
+        from tests.images import person_image
+
+        known = [person_image(person, 0, size=200) for person in range(4)]
+        strangers = []
+    else:
+        known = [Image.open(photos[0]).convert("RGB") for photos in split.test.values()][:4]
+        strangers = [Image.open(photos[0]).convert("RGB") for photos in split.unknown.values()]
+    photos = {"one": (one_face(known[0]), 1), "four": (four_faces(known), 4)}
+    if strangers:
+        photos["stranger"] = (one_face(strangers[0]), 1)
+    return photos
+
+
+def one_face(face):
+    from PIL import Image
+
+    photo = Image.new("RGB", (640, 480), (90, 110, 130))
+    photo.paste(face.resize((220, 220)), (210, 130))
+    return jpeg(photo)
+
+
+def four_faces(faces):
+    from PIL import Image
+
+    photo = Image.new("RGB", (640, 480), (90, 110, 130))
     for slot, face in enumerate(faces):
-        four.paste(face.resize((200, 200)), (40 + (slot % 2) * 360, 20 + (slot // 2) * 240))
-    return jpeg(one), jpeg(four)
-
-
-def face_pictures(folder, count):
-    from PIL import Image
-
-    people = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-    if len(people) >= count:
-        return [Image.open(sorted(p.iterdir())[0]).convert("RGB") for p in people[:count]]
-    from tests.images import person_image
-
-    return [person_image(person, 0, size=200) for person in range(count)]
+        photo.paste(face.resize((200, 200)), (40 + (slot % 2) * 360, 20 + (slot // 2) * 240))
+    return jpeg(photo)
 
 
 def jpeg(image):
@@ -111,28 +150,48 @@ def bare_forward():
     return forward
 
 
-def make_predictor(architecture, classes):
+def make_predictor(architecture, split):
+    """The default face model trained on the split's enrolled photos as a training job
+    trains it (bench/accuracy.py's pipeline); an untrained model for ResNet18 (its time
+    does not depend on its weights) or without a split."""
     from training.ml.backbones import get_backbone
     from training.ml.config import TrainConfig
     from training.ml.model import build_model
     from training.ml.predictor import Predictor
 
-    backbone = get_backbone(architecture)
     config = TrainConfig(architecture=architecture).resolved()
-    model = build_model(architecture, classes, "none", "all", config.head)
-    names = [{"id": i, "name": f"person {i}"} for i in range(classes)]
+    if architecture == DEFAULT and split is not None:
+        return trained(config, split)
+    backbone = get_backbone(architecture)
+    model = build_model(architecture, 15, "none", "all", config.head)
+    names = [{"id": i, "name": f"person {i}"} for i in range(15)]
     return Predictor(model, names, config.image_size, backbone.mean, backbone.std)
 
 
+def trained(config, split):
+    from bench.accuracy import make_croppers, make_predictor, usable_enrolment
+    from bench.baseline import write_crops
+    from training.ml.train import fit
+
+    cropper = make_croppers(("chip",))["chip", "picked"]
+    train, val, _ = usable_enrolment(split, cropper)
+    with tempfile.TemporaryDirectory(prefix="faceweb-bench-") as folder:
+        write_crops(train, cropper, Path(folder) / "train")
+        write_crops(val, cropper, Path(folder) / "val")
+        return make_predictor(config, fit(Path(folder), config))
+
+
 def identify(predictor, photo, expect):
-    """The whole identify path on photo (JPEG bytes), as a function to time."""
+    """(the whole identify path on photo (JPEG bytes) as a function to time, how many of
+    its faces it names)."""
     from identities.uploads import clean_image
     from training.ml.identify import identify_faces
 
     found = identify_faces(predictor, clean_image(photo).image).faces
     if len(found) != expect:
         raise SystemExit(f"expected {expect} face(s) in the test photo, found {len(found)}")
-    return lambda: identify_faces(predictor, clean_image(photo).image)
+    named = sum(result["accepted"] for _, result in found)
+    return lambda: identify_faces(predictor, clean_image(photo).image), named
 
 
 def medians_ms(functions: dict, repeats) -> dict:

@@ -1,5 +1,6 @@
 """Landmarks, aligned chips and base embeddings for photos stored before they existed, or
-embedded by a network that is no longer the base one (manage.py recompute_faces).
+embedded by a network that is no longer the base one, and base embeddings for faces marked
+"not anyone we know" before answers stored them (manage.py recompute_faces).
 
 Each photo is committed on its own, so a run that is killed keeps what it did and the next
 run goes on from there; a photo that is done is not selected again.
@@ -12,7 +13,8 @@ from PIL import Image
 
 from training import services
 
-from .models import FaceImage
+from .grouping import refresh_embeddings
+from .models import FaceImage, PredictionFace
 from .uploads import ALIGNED_FIELDS, set_aligned_face
 
 
@@ -35,6 +37,22 @@ def photos_to_recompute(embedding_model, everything=False):
         )
         photos = photos.filter(missing)
     return list(photos.order_by("pk").values_list("pk", flat=True))
+
+
+def strangers_to_embed(embedding_model):
+    """Faces marked "not anyone we know" (ids, oldest first) without embedding_model's
+    embedding: marked before the answer stored it, or embedded by another network. The next
+    model refuses faces like these only once they have it. Read-only."""
+    lacking = models.Q(embedding__isnull=True) | ~models.Q(embedding_model=embedding_model)
+    rejected = PredictionFace.objects.filter(review=PredictionFace.Review.REJECTED)
+    return list(rejected.filter(lacking).order_by("pk").values_list("pk", flat=True))
+
+
+def embed_strangers(ids):
+    """Give the faces with these ids the base network's embedding, from their stored
+    regions; returns how many could not be embedded (their region and photo are gone)."""
+    faces = list(PredictionFace.objects.filter(pk__in=ids).select_related("prediction"))
+    return len(faces) - len(refresh_embeddings(faces))
 
 
 def recompute_photos(ids):

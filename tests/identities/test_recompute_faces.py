@@ -1,4 +1,5 @@
-"""manage.py recompute_faces: chips and base embeddings for photos stored before them."""
+"""manage.py recompute_faces: chips and base embeddings for photos stored before them, and
+base embeddings for faces marked "not anyone we know" before answers stored them."""
 
 import io
 
@@ -6,10 +7,12 @@ import pytest
 from django.core.management import call_command
 from PIL import Image
 
-from identities.models import FaceImage
+from identities.models import FaceImage, PredictionFace
 from identities.uploads import add_face_image, clean_image
+from tests.identities.recorded import face, record
 from tests.images import encode, jpeg_bytes, shapes_image
 from training import services
+from training.dataset import stranger_faces
 
 pytestmark = pytest.mark.django_db
 
@@ -124,3 +127,38 @@ def test_all_redoes_every_usable_photo_and_removes_the_old_chips(old_photos, pri
     assert "recomputed=3" in output
     new_files = chip_files(private_storage)
     assert len(new_files) == 3 and not set(new_files) & set(old_files)
+
+
+@pytest.fixture
+def old_rejections(member, private_storage):
+    """Two faces marked "not anyone we know" before the answer stored their embedding."""
+    rows = [record(member, face(None, 0.2), index=i).face_rows.get() for i in (1, 2)]
+    PredictionFace.objects.update(
+        review=PredictionFace.Review.REJECTED, embedding=None, embedding_model=""
+    )
+    return rows
+
+
+def test_faces_marked_as_strangers_before_get_their_base_embedding_once(old_rejections):
+    assert not stranger_faces().exists()
+    output = recompute()
+    assert '2 face(s) marked "not anyone we know"' in output
+    assert "2/2" in output and "strangers_embedded=2 strangers_lost=0" in output
+    rows = PredictionFace.objects.all()
+    assert all(row.embedding_model == services.base_embedding_model() for row in rows)
+    assert all(len(bytes(row.embedding)) == 512 for row in rows)
+    assert stranger_faces().count() == 2  # what the next training refuses
+    assert recompute().startswith("Nothing to do")
+
+
+def test_a_stranger_whose_photo_is_gone_is_reported_and_the_others_embedded(
+    old_rejections, private_storage
+):
+    gone = old_rejections[0]
+    for name in (gone.face_crop.name, gone.prediction.photo.name):
+        (private_storage / name).unlink()
+    output = recompute()
+    assert "1 of them could not be embedded" in output
+    assert "strangers_embedded=1 strangers_lost=1" in output
+    assert list(stranger_faces()) == [PredictionFace.objects.get(pk=old_rejections[1].pk)]
+    assert PredictionFace.objects.get(pk=gone.pk).review == PredictionFace.Review.REJECTED

@@ -9,7 +9,7 @@ from PIL import Image
 
 from training.ml.backbones import dlib_face_resnet as face_net
 from training.ml.dlib_file import DlibFileError, Reader
-from training.ml.model import PretrainedWeightsError, build_model
+from training.ml.model import PretrainedWeightsError, build_model, frozen_features
 
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 
@@ -79,6 +79,23 @@ def test_bf16_embeddings_stay_within_a_hair_of_fp32(network):
             fast = network(images).float()
 
     assert torch.nn.functional.cosine_similarity(exact, fast).min() > 0.999
+
+
+@pytest.mark.parametrize("dtype", [None, torch.bfloat16])
+def test_the_inference_copy_gives_the_same_embeddings_and_keeps_its_head_in_fp32(dtype):
+    model = build_model("dlib-face-resnet", 3, "face", "all", head="cosine").eval()
+    images = torch.randn(4, 3, 150, 150, generator=torch.Generator().manual_seed(0)) * 0.3
+
+    fast = face_net.for_inference(model, dtype)
+    with torch.no_grad():
+        exact = frozen_features(model, images, "fc")
+        ours = frozen_features(fast, images.to(dtype or torch.float32), "fc").float()
+
+    cosine = torch.nn.functional.cosine_similarity(exact, ours)
+    assert cosine.min() > (0.999 if dtype else 0.999999)
+    assert fast.stage3[0].conv1.weight.dtype == (dtype or torch.float32)
+    assert all(p.dtype == torch.float32 for p in fast.fc.parameters())
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # a copy
 
 
 def test_it_can_be_fine_tuned_from_a_stage():

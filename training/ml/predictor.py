@@ -9,7 +9,7 @@ from torch import nn
 from training.ml.backbones import get_backbone
 from training.ml.calibrate import DEFAULT_STRICTNESS, OPERATING_POINTS, unknown_scores
 from training.ml.checkpoint import CheckpointError, load_checkpoint
-from training.ml.model import autocast, build_model, embed_and_classify, embed_mirrored
+from training.ml.model import build_model, frozen_features, mirror_averaged
 from training.ml.train import autocast_dtype
 from training.ml.transforms import eval_transform
 
@@ -65,14 +65,15 @@ class Predictor:
         backbone = get_backbone(getattr(model, "architecture", "resnet18"))
         self.crop = backbone.crop
         self.flip_average = backbone.flip_average
-        # A backbone may offer a faster copy for inference (folded layers); bf16 where
-        # the hardware runs it natively. Scores move by ~1e-3 at most against the fp32
-        # ones the thresholds were calibrated on.
+        # A backbone may offer a faster copy for inference (folded layers), its weights
+        # in bf16 where the hardware runs it natively (self.dtype: what its input is cast
+        # to). Scores move by ~1e-3 at most against the fp32 ones the thresholds were
+        # calibrated on.
         self.dtype = None
         fast = getattr(backbone.implementation(), "for_inference", None)
         if fast is not None:
-            self.model = fast(self.model)
             self.dtype = autocast_dtype("auto", self.device)
+            self.model = fast(self.model, self.dtype)
 
     @classmethod
     def from_checkpoint(
@@ -141,32 +142,15 @@ class Predictor:
             )
         if not images:
             return []
-        batch = torch.stack([self.transform(image) for image in images])
+        batch = torch.stack([self.transform(image) for image in images]).to(self.device)
         if self.dtype is not None:
-            batch = batch.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            with autocast(self.device, self.dtype):
-                if self.flip_average:
-                    embeddings, _ = embed_mirrored(self.model, batch.to(self.device))
-                else:
-                    embeddings, _ = embed_and_classify(self.model, batch.to(self.device))
-            # The head in float32: in bf16 the cosines of a face to two close people's
-            # means round alike and the wrong one can win (0.25% of lfw_many's faces).
-            embeddings = embeddings.float()
-            logits = self.model.fc(embeddings)
-            probabilities = torch.softmax(logits.float() / self.temperature, dim=1)
-            values, indices = probabilities.topk(min(top_k, len(self.classes)), dim=1)
-            scores = unknown_scores(
-                logits,
-                embeddings,
-                self.score_method,
-                self.temperature,
-                self.centroids,
-                self.embedding_centre,
-                self.cohort,
-            )
+            batch = batch.to(self.dtype, memory_format=torch.channels_last)
         if threshold is None:
             threshold = (self.calibration.get("thresholds") or {}).get(strictness)
+        with torch.inference_mode():
+            embeddings, logits, scores = self._embed_and_score(batch)
+            probabilities = torch.softmax(logits / self.temperature, dim=1)
+            values, indices = probabilities.topk(min(top_k, len(self.classes)), dim=1)
         return [
             {
                 "top_k": list(zip(row_indices, row_values, strict=True)),
@@ -183,3 +167,25 @@ class Predictor:
                 strict=True,
             )
         ]
+
+    def _embed_and_score(self, batch):
+        """(embeddings, logits, scores) in float32; with a backbone that wants it, a face's
+        embedding is the mean of its own and its mirror image's (one batch)."""
+
+        def embed(images):
+            return frozen_features(self.model, images, "fc").float()
+
+        embeddings = mirror_averaged(embed, batch) if self.flip_average else embed(batch)
+        # The head in float32: in bf16 the cosines of a face to two close people's
+        # means round alike and the wrong one can win (0.25% of lfw_many's faces).
+        logits = self.model.fc(embeddings).float()
+        scores = unknown_scores(
+            logits,
+            embeddings,
+            self.score_method,
+            self.temperature,
+            self.centroids,
+            self.embedding_centre,
+            self.cohort,
+        )
+        return embeddings, logits, scores
