@@ -120,6 +120,11 @@ def review_faces(faces, decision, user, identity=None, new_name=""):
     ReviewError, changing nothing, for a missing name or an unknown decision."""
     if decision not in DECISIONS:
         raise ReviewError(f"Unknown decision {decision!r}: use {', '.join(DECISIONS)}.")
+    faces = list(faces)
+    if decision == REJECT:
+        # The strangers' base embeddings in one batch, before the transaction holds rows:
+        # review_face then finds them stored.
+        refresh_embeddings(faces)
     with transaction.atomic():
         target = (identity or identity_named(new_name, user)) if decision == NAME else None
         answered, skipped = [], 0

@@ -148,3 +148,21 @@ def test_recent_names_and_bulk_answers_are_for_editors(client, make_user, unknow
     response = client.post(BULK, {"faces": [unknowns[0].pk], "decision": REJECT})
     assert response.status_code == 403
     assert unknowns[0].__class__.objects.get(pk=unknowns[0].pk).is_pending
+
+
+def test_a_bulk_rejection_embeds_the_strangers_in_one_batch(member_client, unknowns, monkeypatch):
+    from training import services
+    from training.dataset import stranger_faces
+
+    align_faces, batches = services.align_faces, []
+
+    def counted(regions):
+        regions = list(regions)
+        batches.append(len(regions))
+        return align_faces(regions)
+
+    monkeypatch.setattr(services, "align_faces", counted)
+    response = answer(member_client, unknowns, REJECT)
+    assert response.status_code == 200
+    assert batches == [3]
+    assert stranger_faces().count() == 3
