@@ -163,7 +163,7 @@ class Predictor:
                 indices.tolist(),
                 values.tolist(),
                 scores.tolist(),
-                embeddings.float().tolist(),
+                embeddings.tolist(),
                 strict=True,
             )
         ]
@@ -173,12 +173,12 @@ class Predictor:
         embedding is the mean of its own and its mirror image's (one batch)."""
 
         def embed(images):
+            # The head in float32: in bf16 the cosines of a face to two close people's
+            # means round alike and the wrong one can win (0.25% of lfw_many's faces).
             return frozen_features(self.model, images, "fc").float()
 
         embeddings = mirror_averaged(embed, batch) if self.flip_average else embed(batch)
-        # The head in float32: in bf16 the cosines of a face to two close people's
-        # means round alike and the wrong one can win (0.25% of lfw_many's faces).
-        logits = self.model.fc(embeddings).float()
+        logits = self.model.fc(embeddings)
         scores = unknown_scores(
             logits,
             embeddings,

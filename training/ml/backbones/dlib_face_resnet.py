@@ -248,8 +248,8 @@ def for_inference(
     before it (conv(x) * g + b is one convolution), channels_last memory, and the network
     up to the embedding stored in dtype (None: float32; the head stays float32), so that
     no weight is cast again at each call as autocast would. The same outputs to float
-    rounding (~2e-6 in float32), in about half the time with bf16 on a CPU that has it;
-    feed it inputs of that dtype."""
+    rounding (~2e-6 in float32), in under 60% of the time with bf16 on a CPU that has
+    it. Feed it inputs of that dtype."""
     import copy
 
     fused = copy.deepcopy(model).eval()
