@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from training.ml.detection import DetectOptions, detection_scale, search
+from training.ml.detection import (
+    COLOUR_LEVELS,
+    DetectOptions,
+    _colour_then_grey,
+    _level_groups,
+    detection_scale,
+    search,
+)
 from training.ml.faces import Face, detect_faces, in_reading_order
 
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
@@ -188,3 +195,13 @@ def iou(a, b):
     height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
     inner = max(0, width) * max(0, height)
     return inner / (a[2] * a[3] + b[2] * b[3] - inner)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 4])
+def test_every_level_is_searched_once_in_colour_below_colour_levels_and_grey_above(threads):
+    # Each group is searched as one image: colour or grey. None may straddle the change.
+    groups = _colour_then_grey(_level_groups(threads))
+    firsts = [first for first, _ in groups]
+    assert firsts[0] == 0 and COLOUR_LEVELS in firsts and groups[-1][1] is None
+    for (first, levels), (following, _) in zip(groups, groups[1:]):
+        assert first + levels == following

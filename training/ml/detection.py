@@ -41,6 +41,10 @@ CNN_FALLBACK_MEGAPIXELS = 4.0
 # 36/11 of it. Threads share the levels out (see _hog_by_levels).
 LEVEL_SCALE = 5 / 6
 MOST_LEVEL_GROUPS = 4  # the first level alone is 11/36 of the work: more threads gain nothing
+# The levels from this one up (faces from ~115 px at the detection scale) are searched in
+# grey: a third less work than colour, whose gradient is the strongest of three channels'.
+# Grey costs small faces recall, found in the first levels, which stay in colour.
+COLOUR_LEVELS = 2
 # A photo for the CNN is cut into vertical strips (to bound its memory: its tiled pyramid of
 # a 2000 px wide strip takes ~1 GB) that overlap by more than the largest face searched in
 # them; faces from 3/4 of the overlap up are found by a coarser whole-photo pass.
@@ -142,27 +146,46 @@ def _hog_by_levels(scaled: Image.Image, threads: int) -> list:
     """HOG's boxes on scaled, its pyramid's levels shared between threads (HOG runs on one
     core and releases the GIL): each searches the photo scaled to its first level, with a
     detector that stops after its last. Two threads: levels 0-1, and 2 up on the photo
-    scaled by (5/6)^2, about half the work each; the same faces as one whole search, to a
-    pixel or two (bench/detection.py, tests/ml/test_detection.py)."""
+    scaled by (5/6)^2, about half the work each. Levels from COLOUR_LEVELS up are searched
+    in grey (see there). Any number of threads gives the same faces, to a pixel or two
+    (bench/detection.py, tests/ml/test_detection.py)."""
     groups = [
         (first, levels)
-        for first, levels in _level_groups(min(threads, MOST_LEVEL_GROUPS))
+        for first, levels in _colour_then_grey(_level_groups(min(threads, MOST_LEVEL_GROUPS)))
         if min(scaled.size) * LEVEL_SCALE**first >= SMALLEST_FOUND
     ]
+    if not groups:  # smaller than the window
+        return []
     photo = np.asarray(scaled)  # read once: a lazily loaded image is not thread-safe
-    if len(groups) <= 1:
-        return _run("hog", photo)
+    grey = np.asarray(scaled.convert("L")) if groups[-1][0] >= COLOUR_LEVELS else None
 
     def search_levels(group):
         first, levels = group
         # Downsampled as dlib's own pyramid does, so each level is the same image.
-        pixels = photo
+        pixels = photo if first < COLOUR_LEVELS else grey
         for _ in range(first):
             pixels = _pyramid_down(pixels)
         return [_level_up(box, first) for box in _run("hog", pixels, levels=levels)]
 
-    with ThreadPoolExecutor(len(groups)) as pool:
-        return [box for part in pool.map(search_levels, groups) for box in part]
+    if len(groups) == 1 or threads == 1:
+        return [box for group in groups for box in search_levels(group)]
+    # This thread searches the first levels (the most work) while the others start.
+    with ThreadPoolExecutor(min(threads, len(groups)) - 1) as pool:
+        rest = pool.map(search_levels, groups[1:])
+        return search_levels(groups[0]) + [box for part in rest for box in part]
+
+
+def _colour_then_grey(groups: list) -> list:
+    """groups, the one holding level COLOUR_LEVELS cut in two there (colour below it)."""
+    cut = []
+    for first, levels in groups:
+        last = math.inf if levels is None else first + levels
+        if first < COLOUR_LEVELS < last:
+            rest = None if levels is None else last - COLOUR_LEVELS
+            cut += [(first, COLOUR_LEVELS - first), (COLOUR_LEVELS, rest)]
+        else:
+            cut.append((first, levels))
+    return cut
 
 
 def _pyramid_down(pixels):
