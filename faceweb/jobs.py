@@ -2,7 +2,7 @@
 
 Each such model has `status` (Status with QUEUED, RUNNING, SUCCEEDED, FAILED), `worker`,
 `error`, `started_at`, `finished_at` and `heartbeat_at` (while running: the worker's last
-report; TrainingJob and BulkImport, while queued: when it was last sent). Every change of
+report; while queued: when it was last sent). Every change of
 status here is one conditional UPDATE, so two processes racing for a row (a task delivered
 twice, a reaper and a finishing worker) never both win. What each app does beyond this
 differs on purpose, and is said where it does:

@@ -208,8 +208,8 @@ FACEWEB_IMPORT_MAX_RATIO = env_int("FACEWEB_IMPORT_MAX_RATIO", 100)
 FACEWEB_IMPORT_MAX_FILES = env_int("FACEWEB_IMPORT_MAX_FILES", 10_000)
 # A folder chosen in the browser arrives as one file per photo; bigger ones go as a zip.
 FACEWEB_IMPORT_MAX_FOLDER_FILES = env_int("FACEWEB_IMPORT_MAX_FOLDER_FILES", 1000)
-# A job or import queued this long without a worker taking it is sent to the broker again
-# (its message may have been lost in a broker restart).
+# A job, import or batch queued this long without a worker taking it is sent to the broker
+# again (its message may have been lost in a broker restart).
 FACEWEB_QUEUE_LOST_SECONDS = env_int("FACEWEB_QUEUE_LOST_SECONDS", 600)
 # ... up to this many sends in all; then it fails with the reason instead of staying queued.
 FACEWEB_QUEUE_MAX_SENDS = env_int("FACEWEB_QUEUE_MAX_SENDS", 3)
@@ -336,6 +336,10 @@ CELERY_BEAT_SCHEDULE["requeue-lost-jobs"] = {
 }
 CELERY_BEAT_SCHEDULE["requeue-lost-imports"] = {
     "task": "imports.tasks.requeue_lost_imports",
+    "schedule": 300.0,
+}
+CELERY_BEAT_SCHEDULE["requeue-lost-batches"] = {
+    "task": "identities.tasks.requeue_lost_batches",
     "schedule": 300.0,
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")

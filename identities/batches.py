@@ -7,8 +7,8 @@ the request for a few photos, by a worker on the "default" queue for more (as bu
 are, and with their zip checks: imports.archive). run_batch claims the batch with a
 conditional update, so a second delivery does nothing twice, and commits each photo's
 Prediction together with its row, so a batch stopped half-way resumes where it stopped.
-Claiming, finishing and stopping a batch whose worker went silent are the bookkeeping that
-training jobs and imports use too (faceweb.jobs).
+Claiming, finishing, stopping a batch whose worker went silent and sending again one whose
+message was lost are the bookkeeping that training jobs and imports use too (faceweb.jobs).
 """
 
 import logging
@@ -19,6 +19,8 @@ from celery import shared_task
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, transaction
+from django.db.models import F
+from django.utils import timezone
 from PIL import Image
 
 from accounts import audit
@@ -50,7 +52,7 @@ QUEUE_DOWN = (
     "once it is back."
 )
 log = logging.getLogger(__name__)
-__all__ = ["BatchRefused", "create_batch", "run_batch", "start_batch"]
+__all__ = ["BatchRefused", "create_batch", "requeue_lost_batches", "run_batch", "start_batch"]
 
 
 class BatchRefused(Exception):
@@ -204,7 +206,7 @@ def start_batch(batch):
     """
     if not IdentifyBatch.objects.filter(
         pk=batch.pk, status__in=[Status.QUEUED, Status.FAILED]
-    ).update(status=Status.QUEUED, error="", finished_at=None):
+    ).update(status=Status.QUEUED, error="", finished_at=None, queue_sends=0):
         return False
     waiting = batch.photos.filter(state=State.PENDING).count()
     if waiting <= settings.FACEWEB_IDENTIFY_INLINE_PHOTOS:
@@ -217,13 +219,44 @@ def start_batch(batch):
 
 def enqueue(batch_id):
     """Hand the batch to the workers; False (and the batch stopped) when the broker cannot
-    be reached. Unlike jobs and imports, a batch keeps no count of sends, and beat does not
-    send one again."""
+    be reached."""
     try:
         bookkeeping.send(identify_batch, IdentifyBatch, batch_id, QUEUE_DOWN)
     except bookkeeping.QueueUnavailable:
         return False
+    # heartbeat_at of a queued batch: when it was last handed to the broker.
+    IdentifyBatch.objects.filter(pk=batch_id, status=Status.QUEUED).update(
+        heartbeat_at=timezone.now(), queue_sends=F("queue_sends") + 1
+    )
     return True
+
+
+def requeue_lost_batches():
+    """Send again batches queued for longer than FACEWEB_QUEUE_LOST_SECONDS: their message
+    may have been lost (a broker restarted without persistence), or the request that was to
+    start them died first. A second delivery of one still queued does nothing twice
+    (claim_batch).
+
+    A batch already sent FACEWEB_QUEUE_MAX_SENDS times stops with the reason, to be
+    resumed. While another batch runs (and reports), queued ones may be waiting behind it:
+    they are left alone. Safe to repeat. Returns the ids sent again.
+    """
+    return bookkeeping.requeue_lost(
+        IdentifyBatch,
+        busy_seconds=settings.FACEWEB_IMPORT_STALE_SECONDS,
+        queued_at="created_at",
+        never_delivered=_never_delivered,
+        enqueue=enqueue,
+    )
+
+
+def _never_delivered(batch, now):
+    return (
+        f"The task queue never delivered these photos: they were sent to the task queue "
+        f"{batch.queue_sends} times over {bookkeeping.minutes_since(batch.created_at, now)} "
+        "minutes and no worker took them (the message was lost, or no worker is running). "
+        "Press Resume once the workers run."
+    )
 
 
 # --- identifying --------------------------------------------------------------------------

@@ -384,6 +384,9 @@ class IdentifyBatch(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    queue_sends = models.PositiveSmallIntegerField(
+        default=0, help_text="How many times it was handed to the broker while queued."
+    )
 
     # The same rule as its identifications: each photo becomes a Prediction of its sender.
     objects = OwnedQuerySet.as_manager()

@@ -8,8 +8,14 @@ from celery import shared_task
 
 from training.services import remove_leftover_work_dirs
 
-from . import housekeeping, recognitions
+from . import batches, housekeeping, recognitions
 from .batches import identify_batch  # noqa: F401  (registered with the worker through here)
+
+
+@shared_task
+def requeue_lost_batches():
+    """Beat's check for queued batches whose message the broker lost. Safe to repeat."""
+    return batches.requeue_lost_batches()
 
 
 @shared_task

@@ -160,6 +160,55 @@ def test_a_batch_the_broker_could_not_take_can_be_resumed(
     assert batch.status == IdentifyBatch.Status.QUEUED
 
 
+def test_a_batch_whose_message_was_lost_is_sent_again_then_stops_with_the_reason(
+    member_client, trained, settings, monkeypatch
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.FACEWEB_IDENTIFY_INLINE_PHOTOS = 1
+    settings.FACEWEB_QUEUE_MAX_SENDS = 2
+    sent = []
+    monkeypatch.setattr("identities.tasks.identify_batch.delay", sent.append)
+    response = post(member_client, [photo("a.jpg", 0), photo("b.jpg", 1)])
+    batch = IdentifyBatch.objects.get()
+    assert batches.requeue_lost_batches() == []  # sent a moment ago: not lost yet
+    for _ in range(3):
+        IdentifyBatch.objects.update(heartbeat_at=timezone.now() - timedelta(hours=1))
+        batches.requeue_lost_batches()
+    assert sent == [batch.pk, batch.pk]
+    batch.refresh_from_db()
+    assert batch.status == IdentifyBatch.Status.FAILED
+    assert "sent to the task queue 2 times" in batch.error and "Resume" in batch.error
+    assert "sent to the task queue 2 times" in member_client.get(response.url).content.decode()
+    member_client.post(reverse("identities:batch_resume", args=[batch.pk]))
+    assert IdentifyBatch.objects.values_list("status", "queue_sends").get() == ("queued", 1)
+    assert batches.run_batch(batch.pk, "w1") == IdentifyBatch.Status.SUCCEEDED
+    assert Prediction.objects.count() == 2
+
+
+def test_a_batch_whose_request_died_before_sending_it_is_sent_by_beat(
+    member, trained, settings, monkeypatch
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    sent = []
+    monkeypatch.setattr("identities.tasks.identify_batch.delay", sent.append)
+    batch, _ = batches.create_batch([photo("a.jpg", 0)], member)  # start_batch never ran
+    IdentifyBatch.objects.update(created_at=timezone.now() - timedelta(hours=1))
+    assert batches.requeue_lost_batches() == [batch.pk] and sent == [batch.pk]
+    # Another batch running (and reporting) may hold the worker: the queued one waits.
+    running, _ = batches.create_batch([photo("b.jpg", 1)], member)
+    assert batches.claim_batch(running.pk, "w1")
+    IdentifyBatch.objects.filter(pk=batch.pk).update(
+        heartbeat_at=timezone.now() - timedelta(hours=1)
+    )
+    assert batches.requeue_lost_batches() == []
+
+
 def test_doubtful_photos_are_listed_first(member, trained):
     files = [photo("sure.jpg", 0, 10), SimpleUploadedFile("empty.jpg", encode(blank()))]
     batch, refused = batches.create_batch(files, member)

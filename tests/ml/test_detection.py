@@ -203,5 +203,5 @@ def test_every_level_is_searched_once_in_colour_below_colour_levels_and_grey_abo
     groups = _colour_then_grey(_level_groups(threads))
     firsts = [first for first, _ in groups]
     assert firsts[0] == 0 and COLOUR_LEVELS in firsts and groups[-1][1] is None
-    for (first, levels), (following, _) in zip(groups, groups[1:]):
+    for (first, levels), (following, _) in zip(groups, groups[1:], strict=False):
         assert first + levels == following
