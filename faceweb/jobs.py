@@ -25,6 +25,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Count, Q
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -129,5 +130,10 @@ def progress(items, pending, counted: dict) -> dict:
     return {"total": total, "done": done, "waiting": states[pending], **counts, "percent": percent}
 
 
-def minutes_since(moment, now):
-    return round((now - (moment or now)).total_seconds() / 60)
+def times_sent(row, since, now):
+    """A row's sends since `since`, as "sent to the task queue 3 times over 31 minutes"."""
+    minutes = round((now - (since or now)).total_seconds() / 60)
+    return (
+        f"sent to the task queue {row.queue_sends} time{pluralize(row.queue_sends)} over "
+        f"{minutes} minute{pluralize(minutes)}"
+    )

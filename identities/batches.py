@@ -252,10 +252,9 @@ def requeue_lost_batches():
 
 def _never_delivered(batch, now):
     return (
-        f"The task queue never delivered these photos: they were sent to the task queue "
-        f"{batch.queue_sends} times over {bookkeeping.minutes_since(batch.created_at, now)} "
-        "minutes and no worker took them (the message was lost, or no worker is running). "
-        "Press Resume once the workers run."
+        "The task queue never delivered these photos: they were "
+        f"{bookkeeping.times_sent(batch, batch.created_at, now)} and no worker took them "
+        "(the message was lost, or no worker is running). Press Resume once the workers run."
     )
 
 

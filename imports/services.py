@@ -285,10 +285,10 @@ def requeue_lost_imports():
 
 def _never_delivered(bulk, now):
     return (
-        f"The task queue never delivered this import: it was sent to the task queue "
-        f"{bulk.queue_sends} times over {bookkeeping.minutes_since(bulk.confirmed_at, now)} "
-        "minutes and no worker took it (its message was lost, or no worker is running). "
-        "Press Resume once the workers run, or Discard."
+        "The task queue never delivered this import: it was "
+        f"{bookkeeping.times_sent(bulk, bulk.confirmed_at, now)} and no worker took it (its "
+        "message was lost, or no worker is running). Press Resume once the workers run, or "
+        "Discard."
     )
 
 

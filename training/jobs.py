@@ -237,10 +237,10 @@ def requeue_lost_jobs():
 
 def _never_delivered(job, now):
     return (
-        f"The task queue never delivered this job: it was sent to the task queue "
-        f"{job.queue_sends} times over {bookkeeping.minutes_since(job.created_at, now)} "
-        "minutes and no worker took it (its message was lost, or no training worker is "
-        "running). Start a new job once the workers run."
+        "The task queue never delivered this job: it was "
+        f"{bookkeeping.times_sent(job, job.created_at, now)} and no worker took it (its "
+        "message was lost, or no training worker is running). Start a new job once the "
+        "workers run."
     )
 
 

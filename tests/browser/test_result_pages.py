@@ -204,3 +204,36 @@ def test_several_photos_are_identified_and_listed(signed_in, live_server, traine
     page.goto(live_server.url + "/identify/")
     assert_fits(page)
     snap(page, "17a-identify-phone")
+
+
+def test_a_batch_the_queue_never_delivered_says_why_and_resumes(
+    signed_in, live_server, trained, settings, monkeypatch
+):
+    from datetime import timedelta
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.utils import timezone
+
+    from identities import batches
+    from identities.models import IdentifyBatch
+
+    page = signed_in
+    settings.FACEWEB_QUEUE_MAX_SENDS = 1
+    monkeypatch.setattr("identities.tasks.identify_batch.delay", lambda pk: None)
+    files = [SimpleUploadedFile(f"{n}.jpg", jpeg_bytes(n % 3, 40 + n)) for n in range(6)]
+    batch, _ = batches.create_batch(files, page.user)
+    batches.enqueue(batch.pk)  # sent once; its message then lost
+    IdentifyBatch.objects.update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    batches.requeue_lost_batches()
+    for label, (width, height) in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"{live_server.url}/identify/batches/{batch.pk}/")
+        error = page.locator("#batch-error").inner_text()
+        assert "never delivered these photos: they were sent to the task queue 1 time over" in error
+        resume = page.get_by_role("button", name="Resume: identify the 6 remaining photos")
+        assert resume.is_visible()
+        assert_fits(page)
+        snap(page, f"17c-batch-never-delivered-{label}")
+    settings.FACEWEB_IDENTIFY_INLINE_PHOTOS = 10
+    resume.click()
+    page.wait_for_selector("#batch-status.succeeded")
