@@ -109,23 +109,20 @@ def test_a_member_picks_the_face_in_a_group_photo(member_client, ada):
     assert image.status == FaceImage.Status.OK
 
 
-def test_identifying_on_the_page_is_throttled_like_the_api(client, make_user, settings):
+def test_identifying_on_the_page_is_throttled_like_the_api(
+    client, make_user, settings, monkeypatch
+):
     from django.core.cache import cache
     from rest_framework.throttling import ScopedRateThrottle
 
     cache.clear()
     rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] | {"identify": "3/min"}
     settings.REST_FRAMEWORK = settings.REST_FRAMEWORK | {"DEFAULT_THROTTLE_RATES": rates}
-    ScopedRateThrottle.THROTTLE_RATES = rates  # read once at import by DRF
-    try:
-        client.force_login(make_user("viewer", "quick"))
-        codes = [
-            client.post(reverse("identities:identify"), {"photo": ""}).status_code for _ in range(4)
-        ]
-        assert codes[:3] == [200, 200, 200] and codes[3] == 429
-        assert client.post("/api/v1/identify/", {}).status_code == 429  # one budget
-    finally:
-        from rest_framework.settings import api_settings
-
-        ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
-        cache.clear()
+    # Read once at import by DRF; monkeypatch puts the original back for the tests after.
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", rates)
+    client.force_login(make_user("viewer", "quick"))
+    url = reverse("identities:identify")
+    codes = [client.post(url, {"photo": ""}).status_code for _ in range(4)]
+    assert codes[:3] == [200, 200, 200] and codes[3] == 429
+    assert client.post("/api/v1/identify/", {}).status_code == 429  # one budget
+    cache.clear()
