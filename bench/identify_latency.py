@@ -6,15 +6,14 @@ Measures, in one process: the bare torchvision ResNet18 forward at 224x224, batc
 faceweb's whole identify path (decode and validate the upload, detect, align or crop,
 classify in one batch, threshold) on 640x480 JPEGs: one face of a person the model knows,
 four such faces, and one stranger's face. The default face network (5-point landmarks,
-aligned chip; a face's mirror image too unless it is named surely without) is trained as a
+aligned chip, each face with its mirror image in one batch) is trained as a
 training job trains it, on the folder's people bar 5 held back as strangers, the photos
 pasted in left out; the ResNet18 pipeline (margin crop, 112 px) is untrained, which costs
 it the same time. Everything is timed in turn within each repeat, so that a change of the
 machine's speed during the run (this one's moves by 20%) weighs on all alike. Prints
 medians; the last line is `identify_to_forward_ratio=<default, one known face / bare
 forward>`. Each model is loaded once, as in a web process, with its default input size.
-Without the folder, cartoon faces and an untrained face model are used (every face then
-takes both passes).
+Without the folder, cartoon faces and an untrained face model are used.
 """
 
 import argparse
