@@ -1,10 +1,10 @@
 """Bookkeeping shared by the rows that a worker runs: TrainingJob, BulkImport, IdentifyBatch.
 
 Each such model has `status` (Status with QUEUED, RUNNING, SUCCEEDED, FAILED), `worker`,
-`error`, `started_at`, `finished_at` and `heartbeat_at` (while running: the worker's last
-report; while queued: when it was last sent). Every change of
-status here is one conditional UPDATE, so two processes racing for a row (a task delivered
-twice, a reaper and a finishing worker) never both win. What each app does beyond this
+`error`, `started_at`, `finished_at`, `heartbeat_at` (while running: the worker's last
+report; while queued: when it was last sent) and `queue_sends`. Every change of status here
+is one conditional UPDATE, so two processes racing for a row (a task delivered twice, a
+reaper and a finishing worker) never both win. What each app does beyond this
 differs on purpose, and is said where it does:
 
 - a task delivered again after the process running it died: a training job fails (it could
@@ -24,7 +24,7 @@ from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from kombu.exceptions import OperationalError
@@ -51,6 +51,14 @@ def send(task, model, pk, queue_down):
             status=model.Status.FAILED, finished_at=timezone.now(), error=queue_down
         )
         raise QueueUnavailable(queue_down) from exc
+
+
+def record_send(model, pk):
+    """A queued row was handed to the broker (once more): count it, and stamp heartbeat_at
+    with when, so that requeue_lost knows how long it has waited since."""
+    model.objects.filter(pk=pk, status=model.Status.QUEUED).update(
+        heartbeat_at=timezone.now(), queue_sends=F("queue_sends") + 1
+    )
 
 
 def claim(model, pk, worker="", **fields):

@@ -19,8 +19,6 @@ from celery import shared_task
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, transaction
-from django.db.models import F
-from django.utils import timezone
 from PIL import Image
 
 from accounts import audit
@@ -224,10 +222,7 @@ def enqueue(batch_id):
         bookkeeping.send(identify_batch, IdentifyBatch, batch_id, QUEUE_DOWN)
     except bookkeeping.QueueUnavailable:
         return False
-    # heartbeat_at of a queued batch: when it was last handed to the broker.
-    IdentifyBatch.objects.filter(pk=batch_id, status=Status.QUEUED).update(
-        heartbeat_at=timezone.now(), queue_sends=F("queue_sends") + 1
-    )
+    bookkeeping.record_send(IdentifyBatch, batch_id)
     return True
 
 

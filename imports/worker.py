@@ -47,10 +47,7 @@ def enqueue(import_id):
         bookkeeping.send(run_import_task, BulkImport, import_id, QUEUE_DOWN)
     except bookkeeping.QueueUnavailable:
         return False
-    # heartbeat_at of a queued import: when it was last handed to the broker.
-    BulkImport.objects.filter(pk=import_id, status=Status.QUEUED).update(
-        heartbeat_at=timezone.now(), queue_sends=F("queue_sends") + 1
-    )
+    bookkeeping.record_send(BulkImport, import_id)
     return True
 
 

@@ -2,10 +2,12 @@
 
 import io
 import zipfile
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from identities import batches
 from identities.models import BatchPhoto, IdentifyBatch, Prediction
@@ -163,10 +165,6 @@ def test_a_batch_the_broker_could_not_take_can_be_resumed(
 def test_a_batch_whose_message_was_lost_is_sent_again_then_stops_with_the_reason(
     member_client, trained, settings, monkeypatch
 ):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     settings.FACEWEB_IDENTIFY_INLINE_PHOTOS = 1
     settings.FACEWEB_QUEUE_MAX_SENDS = 2
     sent = []
@@ -191,10 +189,6 @@ def test_a_batch_whose_message_was_lost_is_sent_again_then_stops_with_the_reason
 def test_a_batch_whose_request_died_before_sending_it_is_sent_by_beat(
     member, trained, settings, monkeypatch
 ):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     sent = []
     monkeypatch.setattr("identities.tasks.identify_batch.delay", sent.append)
     batch, _ = batches.create_batch([photo("a.jpg", 0)], member)  # start_batch never ran
