@@ -459,8 +459,15 @@ def record_version(job, manifest, config, result, work_dir):
 
 
 def plain_values(calibration):
-    """The calibration without its tensors (those stay in the checkpoint), for the row."""
-    return {key: value for key, value in calibration.items() if not hasattr(value, "shape")}
+    """The calibration without its tensors (those stay in the checkpoint: the centroids, the
+    int8 ranges by activation), for the row."""
+
+    def tensors(value):
+        if isinstance(value, dict):
+            return any(tensors(item) for item in value.values())
+        return hasattr(value, "shape")
+
+    return {key: value for key, value in calibration.items() if not tensors(value)}
 
 
 def maybe_activate(version):

@@ -159,3 +159,51 @@ def test_the_reader_decodes_dlibs_floats_as_mantissa_and_exponent():
 def test_the_reader_refuses_a_bad_integer_control_byte():
     with pytest.raises(DlibFileError, match="control byte"):
         Reader(b"\x0f").int()
+
+
+def test_the_static_network_that_int8_starts_from_gives_the_same_embeddings():
+    model = build_model("dlib-face-resnet", 3, "face", "fc", head="cosine").eval()
+    images = torch.randn(3, 3, 150, 150, generator=torch.Generator().manual_seed(1)) * 0.3
+
+    with torch.no_grad():
+        exact = frozen_features(model, images, "fc")
+        static = face_net._StaticFaceNet(face_net.for_inference(model, None))(images)
+
+    # dlib's padded adds (channels and a row and column in stage4 and 5) as fixed shapes.
+    assert (static - exact).abs().max() < 1e-4
+
+
+@pytest.mark.skipif(not DATASETS.is_dir(), reason="shared/datasets is not here")
+def test_the_int8_network_stays_close_to_float32_on_faces_it_was_not_calibrated_on():
+    chips, _ = dlib_chips_and_descriptors({"lfw_dev": 40, "att_faces": 8})
+    inputs = normalised(chips)
+    model = build_model("dlib-face-resnet", 3, "face", "fc", head="cosine").eval()
+    calibration, test = inputs[:16], inputs[16:]
+
+    ranges = face_net.int8_ranges(model, calibration)
+    int8 = face_net.int8_embedder(model, ranges)
+    with torch.no_grad():
+        exact = frozen_features(model, test, "fc")
+        ours = int8(test)
+
+    cosine = torch.nn.functional.cosine_similarity(exact, ours)
+    assert ours.dtype == torch.float32 and ours.shape == exact.shape
+    assert cosine.min() > 0.99 and cosine.mean() > 0.998
+    # A face stays nearer its own float32 embedding than any other face's.
+    distances = torch.cdist(ours, exact)
+    assert (distances.argmin(1) == torch.arange(len(test))).all()
+    # Traced for a batch of 2, it takes any batch size.
+    with torch.no_grad():
+        one_by_one = torch.cat([int8(face[None]) for face in test[:3]])
+    assert torch.allclose(one_by_one, ours[:3])
+
+
+def test_int8_ranges_are_plain_tensors_and_ranges_of_another_network_are_refused():
+    model = build_model("dlib-face-resnet", 3, "face", "fc", head="cosine").eval()
+    chips = torch.randn(4, 3, 150, 150, generator=torch.Generator().manual_seed(2)) * 0.3
+
+    ranges = face_net.int8_ranges(model, chips)
+
+    assert ranges and all(r.shape == (2,) and r[0] <= r[1] for r in ranges.values())
+    with pytest.raises(ValueError, match="do not name"):
+        face_net.int8_embedder(model, dict(list(ranges.items())[:-1]))

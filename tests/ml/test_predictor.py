@@ -203,3 +203,55 @@ def test_calibration_survives_a_checkpoint_round_trip(model, tmp_path):
     assert loaded.identify(faces, strictness="strict") == in_memory.identify(
         faces, strictness="strict"
     )
+
+
+def face_model_and_chips():
+    from tests.images import person_image
+    from training.ml.backbones import get_backbone
+
+    backbone = get_backbone("dlib-face-resnet")
+    torch.manual_seed(0)
+    model = build_model("dlib-face-resnet", len(CLASSES), "face", "fc", "cosine").eval()
+    faces = [person_image(person, index, size=150) for person in range(3) for index in range(3)]
+    return model, faces, backbone.mean, backbone.std
+
+
+def face_predictor(model, mean, std, calibration):
+    return Predictor(model, CLASSES, 150, mean, std, calibration=calibration)
+
+
+def test_the_face_network_runs_in_int8_with_the_ranges_training_found(monkeypatch):
+    from training.ml import predictor as predictor_module
+    from training.ml.backbones import dlib_face_resnet
+
+    monkeypatch.setattr(predictor_module, "cpu_has_vnni", lambda: True)
+    model, faces, mean, std = face_model_and_chips()
+    plain = face_predictor(model, mean, std, {})
+    chips = torch.stack([plain.transform(face) for face in faces])
+    ranges = dlib_face_resnet.int8_ranges(model, chips[:6])
+
+    int8 = face_predictor(model, mean, std, {"int8_ranges": ranges})
+    monkeypatch.setattr(predictor_module, "cpu_has_vnni", lambda: False)
+    without_vnni = face_predictor(model, mean, std, {"int8_ranges": ranges})
+
+    assert int8.int8 is not None and plain.int8 is None and without_vnni.int8 is None
+    fast, exact = int8.identify(faces), plain.identify(faces)
+    assert [r["top_k"][0][0] for r in fast] == [r["top_k"][0][0] for r in exact]
+    cosine = torch.nn.functional.cosine_similarity(
+        torch.tensor([r["embedding"] for r in fast]), torch.tensor([r["embedding"] for r in exact])
+    )
+    assert cosine.min() > 0.99
+
+
+def test_int8_ranges_that_do_not_fit_leave_the_network_in_float_and_say_so(monkeypatch, caplog):
+    from training.ml import predictor as predictor_module
+
+    monkeypatch.setattr(predictor_module, "cpu_has_vnni", lambda: True)
+    model, faces, mean, std = face_model_and_chips()
+    ranges = {"activation_post_process_0": torch.tensor([0.0, 1.0])}
+
+    predictor = face_predictor(model, mean, std, {"int8_ranges": ranges})
+
+    assert predictor.int8 is None
+    assert "not int8" in caplog.text and "do not name" in caplog.text
+    assert len(predictor.identify(faces[:2])) == 2

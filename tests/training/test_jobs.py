@@ -36,6 +36,15 @@ def test_a_job_trains_and_stores_an_active_model_version(enrolled):
     assert checkpoint["architecture"] == "dlib-face-resnet"
     assert checkpoint["config"]["head"] == "class_means" and checkpoint["image_size"] == 150
     assert [c["name"] for c in checkpoint["classes"]] == ["Person 0", "Person 1", "Person 2"]
+    # The face network's activation ranges over the enrolment photos: it runs in int8 on
+    # CPUs with VNNI.
+    ranges = checkpoint["calibration"]["int8_ranges"]
+    assert ranges and all(r.shape == (2,) and r[0] <= r[1] for r in ranges.values())
+    from training.ml.predictor import Predictor
+    from training.ml.train import cpu_has_vnni
+
+    predictor = Predictor.from_checkpoint(version.artifact.path)
+    assert (predictor.int8 is not None) == cpu_has_vnni()
 
 
 def test_a_resnet18_job_trains_on_margin_crops_as_the_recipe_does(enrolled):
@@ -46,6 +55,7 @@ def test_a_resnet18_job_trains_on_margin_crops_as_the_recipe_does(enrolled):
     checkpoint = torch.load(version.artifact.path, weights_only=True, map_location="cpu")
     assert checkpoint["architecture"] == "resnet18" and checkpoint["image_size"] == 64
     assert checkpoint["mean"] == pytest.approx([0.485, 0.456, 0.406])
+    assert "int8_ranges" not in checkpoint["calibration"]
     from tests.images import person_image
 
     assert len(services.identify(person_image(1, 99))["faces"]) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from PIL import Image
 from torch import nn
@@ -10,8 +12,10 @@ from training.ml.backbones import get_backbone
 from training.ml.calibrate import DEFAULT_STRICTNESS, OPERATING_POINTS, unknown_scores
 from training.ml.checkpoint import CheckpointError, load_checkpoint
 from training.ml.model import build_model, frozen_features, mirror_averaged
-from training.ml.train import autocast_dtype
+from training.ml.train import autocast_dtype, cpu_has_vnni
 from training.ml.transforms import eval_transform
+
+logger = logging.getLogger(__name__)
 
 
 class Predictor:
@@ -65,15 +69,31 @@ class Predictor:
         backbone = get_backbone(getattr(model, "architecture", "resnet18"))
         self.crop = backbone.crop
         self.flip_average = backbone.flip_average
-        # A backbone may offer a faster copy for inference (folded layers), its weights
-        # in bf16 where the hardware runs it natively (self.dtype: what its input is cast
-        # to). Scores move by ~1e-3 at most against the fp32 ones the thresholds were
-        # calibrated on.
+        # A backbone may offer a faster copy for inference: in int8 where the CPU has VNNI
+        # and training measured the ranges (self.int8), else folded layers with weights in
+        # bf16 where the hardware runs it natively (self.dtype: what its input is cast to).
+        # Scores move by ~1e-3 (bf16) to ~1e-2 (int8) against the fp32 ones the thresholds
+        # were calibrated on: bench/accuracy.py measures the default as it runs here.
         self.dtype = None
+        self.int8 = self._int8_embedder(backbone.implementation())
         fast = getattr(backbone.implementation(), "for_inference", None)
-        if fast is not None:
+        if fast is not None and self.int8 is None:
             self.dtype = autocast_dtype("auto", self.device)
             self.model = fast(self.model, self.dtype)
+
+    def _int8_embedder(self, implementation):
+        """The network up to the embedding in int8 (see dlib_face_resnet.int8_embedder), or
+        None: no ranges in the calibration (older models), no VNNI, not on the CPU, or a
+        torch without this quantization; float32 or bf16 are then used as before."""
+        ranges = self.calibration.get("int8_ranges")
+        build = getattr(implementation, "int8_embedder", None)
+        if ranges is None or build is None or self.device.type != "cpu" or not cpu_has_vnni():
+            return None
+        try:
+            return build(self.model, ranges)
+        except (ImportError, AttributeError, ValueError, RuntimeError) as exc:
+            logger.warning("The face network runs in bf16 or float32, not int8: %s", exc)
+            return None
 
     @classmethod
     def from_checkpoint(
@@ -173,6 +193,8 @@ class Predictor:
         embedding is the mean of its own and its mirror image's (one batch)."""
 
         def embed(images):
+            if self.int8 is not None:
+                return self.int8(images)
             # The head in float32: in bf16 the cosines of a face to two close people's
             # means round alike and the wrong one can win (0.25% of lfw_many's faces).
             return frozen_features(self.model, images, "fc").float()

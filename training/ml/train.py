@@ -200,6 +200,13 @@ def fit(
         best.state_dict = {
             k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
         }
+    find_int8_ranges = getattr(backbone.implementation(), "int8_ranges", None)
+    if find_int8_ranges is not None:
+        # What the predictor needs to run the network in int8 (Predictor), from a spread
+        # of the enrolment photos.
+        calibration["int8_ranges"] = find_int8_ranges(
+            model, int8_calibration_chips(train_batches, pixel_steps)
+        )
     return TrainResult(
         state_dict=best.state_dict,
         classes=classes,
@@ -212,6 +219,18 @@ def fit(
         cached_views=train_input.views if steps.cached_before else 0,
         stopped_early=len(history) < config.epochs,
     )
+
+
+# How many enrolment photos (each with its mirror image) set the int8 network's ranges.
+INT8_CALIBRATION_CHIPS = 32
+
+
+def int8_calibration_chips(train_batches, pixel_steps, count: int = INT8_CALIBRATION_CHIPS):
+    """Up to count training photos spread evenly over the (class-sorted) set, normalised as
+    for validation: whose activations set the int8 network's ranges."""
+    pixels = train_batches.pixels
+    chosen = torch.linspace(0, len(pixels) - 1, min(count, len(pixels))).round().long()
+    return pixel_steps.eval(pixels[chosen])
 
 
 def class_means_epoch(model, train_input, val_input, device, steps, started):
@@ -369,12 +388,21 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 @functools.cache
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes in bfloat16 natively (Linux only; False when unsure)."""
+    return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+def cpu_has_vnni() -> bool:
+    """Whether this CPU multiplies int8 with VNNI (Linux only; False when unsure): int8
+    inference is fast there, and safe over activations' whole 8-bit range."""
+    return bool(_cpu_flags() & {"avx512_vnni", "amx_int8"})
+
+
+def _cpu_flags() -> set:
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            flags = set(f.read().split())
+            return set(f.read().split())
     except OSError:
-        return False
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
+        return set()
 
 
 @dataclass
