@@ -4,16 +4,17 @@
 
 Measures, in one process: the bare torchvision ResNet18 forward at 224x224, batch 1; and
 faceweb's whole identify path (decode and validate the upload, detect, align or crop,
-classify in one batch, threshold) on 640x480 JPEGs: one face of a person the model knows,
-four such faces, and one stranger's face. The default face network (5-point landmarks,
-aligned chip, each face with its mirror image in one batch) is trained as a
-training job trains it, on the folder's people bar 5 held back as strangers, the photos
-pasted in left out; the ResNet18 pipeline (margin crop, 112 px) is untrained, which costs
-it the same time. Everything is timed in turn within each repeat, so that a change of the
-machine's speed during the run (this one's moves by 20%) weighs on all alike. Prints
-medians; the last line is `identify_to_forward_ratio=<default, one known face / bare
-forward>`. Each model is loaded once, as in a web process, with its default input size.
-Without the folder, cartoon faces and an untrained face model are used.
+classify in one batch, threshold) on 640x480 JPEGs: one face of a person the model
+knows, four such faces, and one stranger's face. The default face network (5-point
+landmarks, aligned chip, each face with its mirror image in one batch; in int8 where the
+CPU has VNNI, printed as face_network=) is trained as a training job trains it, on the
+folder's people bar 5 held back as strangers, the photos pasted in left out; the
+ResNet18 pipeline (margin crop, 112 px) is untrained, which costs it the same time.
+Everything is timed in turn within each repeat, so that a change of the machine's speed
+during the run (this one's moves by 20%) weighs on all alike. Prints medians; the last
+line is `identify_to_forward_ratio=<default, one known face / bare forward>`. Each model
+is loaded once, as in a web process, with its default input size. Without the folder,
+cartoon faces and an untrained face model are used.
 """
 
 import argparse
@@ -47,6 +48,8 @@ def main():
     timed = {"forward": bare_forward()}
     for architecture in PIPELINES:
         predictor = make_predictor(architecture, split)
+        if architecture == DEFAULT:
+            print(f"face_network={precision(predictor)}")
         for kind, (photo, expect) in photos.items():
             if kind != "stranger" or architecture == DEFAULT:
                 timed[architecture, kind], named = identify(predictor, photo, expect)
@@ -178,6 +181,14 @@ def trained(config, split):
         write_crops(train, cropper, Path(folder) / "train")
         write_crops(val, cropper, Path(folder) / "val")
         return make_predictor(config, fit(Path(folder), config))
+
+
+def precision(predictor):
+    """How the predictor runs the face network: int8 (a trained model, a CPU with VNNI),
+    bf16 (a CPU with AVX512-BF16 or AMX) or fp32."""
+    if predictor.int8 is not None:
+        return "int8"
+    return "bf16" if predictor.dtype is not None else "fp32"
 
 
 def identify(predictor, photo, expect):
