@@ -276,10 +276,11 @@ def _fold(conv: nn.Conv2d, affine: Affine) -> None:
 
 # --- int8 -----------------------------------------------------------------------------
 # On a CPU with VNNI the network up to the embedding runs in int8 in ~40% of its bf16 time
-# (a face and its mirror image: 3.5 against 9.6 ms on one core). Weights are quantized per output channel; each activation's
-# range comes from the model's own enrolment chips, at training time (int8_ranges), and is
-# kept in the checkpoint, so that loading one needs no photo. Embeddings stay within a
-# cosine of ~0.999 of float32's; bench/accuracy.py measures what that costs.
+# (a face and its mirror image: 3.5 against 9.6 ms on one core). Weights are quantized per
+# output channel; each activation's range comes from the model's own enrolment chips, at
+# training time (int8_ranges), and is kept in the checkpoint, so that loading one needs no
+# photo. Embeddings stay within a cosine of ~0.999 of float32's; bench/accuracy.py
+# measures what that costs (README).
 
 
 class _StaticBlock(nn.Module):
