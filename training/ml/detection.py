@@ -156,13 +156,13 @@ def _hog_by_levels(scaled: Image.Image, threads: int) -> list:
     ]
     if not groups:  # smaller than the window
         return []
-    photo = np.asarray(scaled)  # read once: a lazily loaded image is not thread-safe
-    grey = np.asarray(scaled.convert("L")) if groups[-1][0] >= COLOUR_LEVELS else None
+    photo = np.asarray(scaled)  # loads it: a lazily loaded image is not thread-safe
 
     def search_levels(group):
         first, levels = group
-        # Downsampled as dlib's own pyramid does, so each level is the same image.
-        pixels = photo if first < COLOUR_LEVELS else grey
+        # Downsampled as dlib's own pyramid does, so each level is the same image. The
+        # grey copy is made by the thread that searches it, off the first group's path.
+        pixels = photo if first < COLOUR_LEVELS else np.asarray(scaled.convert("L"))
         for _ in range(first):
             pixels = _pyramid_down(pixels)
         return [_level_up(box, first) for box in _run("hog", pixels, levels=levels)]
