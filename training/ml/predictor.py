@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from PIL import Image
@@ -94,6 +96,26 @@ class Predictor:
         except (ImportError, AttributeError, ValueError, RuntimeError) as exc:
             logger.warning("The face network runs in bf16 or float32, not int8: %s", exc)
             return None
+
+    def _int8_on_every_core(self, images):
+        """The int8 network's embeddings of images, the batch cut into one part a core when
+        torch runs on one thread (FACEWEB_TORCH_THREADS' default): a face and its mirror
+        image on two cores take ~3.0 ms against ~4.8 ms on one (bf16 was slower so: 12.9
+        against 9.7 ms). The same embeddings: each face goes through the network alone."""
+        parts = 1 if torch.get_num_threads() > 1 else min(len(images), os.cpu_count() or 1)
+        if parts == 1:
+            return self.int8(images)
+        chunks = images.tensor_split(parts)
+
+        def run(chunk):
+            with torch.inference_mode():  # thread-local: the helper thread's own
+                return self.int8(chunk)
+
+        # Threads started for the request, as HOG's are (a pool kept across requests gained
+        # nothing there, and would not survive a fork into a worker process).
+        with ThreadPoolExecutor(parts - 1) as pool:
+            rest = pool.map(run, chunks[1:])
+            return torch.cat([run(chunks[0]), *rest])
 
     @classmethod
     def from_checkpoint(
@@ -194,7 +216,7 @@ class Predictor:
 
         def embed(images):
             if self.int8 is not None:
-                return self.int8(images)
+                return self._int8_on_every_core(images)
             # The head in float32: in bf16 the cosines of a face to two close people's
             # means round alike and the wrong one can win (0.25% of lfw_many's faces).
             return frozen_features(self.model, images, "fc").float()
