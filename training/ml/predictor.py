@@ -77,8 +77,9 @@ class Predictor:
         # Scores move by ~1e-3 (bf16) to ~1e-2 (int8) against the fp32 ones the thresholds
         # were calibrated on: bench/accuracy.py measures the default as it runs here.
         self.dtype = None
-        self.int8 = self._int8_embedder(backbone.implementation())
-        fast = getattr(backbone.implementation(), "for_inference", None)
+        implementation = backbone.implementation()
+        self.int8 = self._int8_embedder(implementation)
+        fast = getattr(implementation, "for_inference", None)
         if fast is not None and self.int8 is None:
             self.dtype = autocast_dtype("auto", self.device)
             self.model = fast(self.model, self.dtype)

@@ -385,7 +385,6 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if cpu_has_native_bf16() else None
 
 
-@functools.cache
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes in bfloat16 natively (Linux only; False when unsure)."""
     return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
@@ -397,12 +396,13 @@ def cpu_has_vnni() -> bool:
     return bool(_cpu_flags() & {"avx512_vnni", "amx_int8"})
 
 
-def _cpu_flags() -> set:
+@functools.cache
+def _cpu_flags() -> frozenset:
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            return set(f.read().split())
+            return frozenset(f.read().split())
     except OSError:
-        return set()
+        return frozenset()
 
 
 @dataclass
